@@ -1,0 +1,506 @@
+"""Validating a whole registry table against the data contract, vectorised over columns.
+
+Every row that enters leaves either in :attr:`ValidationResult.data` (typed, ready for
+models) or in :attr:`ValidationResult.rejects` with the column, the value as given and a
+reason code; ``rows_read == rows_valid + rows_rejected`` always. Table-level problems (a
+missing required column, a column of the wrong kind throughout) are collected and raised
+once as a :class:`~credit_grading.exceptions.SchemaError`.
+
+The reason codes are listed in :data:`REASONS`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from credit_grading.catalogue import CatalogueItem, ItemType
+from credit_grading.config import DuplicatePolicy, IdFormat
+from credit_grading.exceptions import SchemaError
+from credit_grading.registry.io import check_columns
+from credit_grading.registry.schema import RegistrySchema
+from credit_grading.registry.uscc import REASON_CODES as USCC_REASONS
+from credit_grading.registry.uscc import check_uscc
+
+REASONS: dict[str, str] = {
+    "uscc_missing": "the unified social credit code is missing",
+    "uscc_length": "a unified social credit code has 18 characters",
+    "uscc_charset": "a unified social credit code uses only 0-9 and A-Y without I, O, S, V, Z",
+    "uscc_check_digit": "the check character does not match GB 32100-2015",
+    "id_missing": "the entity key is missing or empty",
+    "duplicate_id": "the entity key appears on another row",
+    "invalid_as_of": "the snapshot date is missing or not a date",
+    "missing_value": "a value is required for this item",
+    "not_numeric": "the value is not a number",
+    "not_integer": "the value must be a whole number",
+    "out_of_range": "the value is outside the item's valid range",
+    "unknown_level": "the value is not a level of this item",
+    "invalid_flag": "a flag must be 0 or 1",
+    "invalid_date": "the value is not a valid date (YYYY-MM-DD, from 1900 on)",
+    "future_date": "the date is after the snapshot date",
+    "invalid_target": "the outcome must be 0 or 1",
+}
+
+REJECT_COLUMNS = ("row_number", "uscc", "column", "value", "reason", "detail")
+_EPOCH_1900 = (dt.date(1900, 1, 1) - dt.date(1970, 1, 1)).days
+_NO_DATE = np.iinfo(np.int32).min
+
+
+@dataclass
+class ValidationResult:
+    """Outcome of validating one table (or one chunk of a stream)."""
+
+    data: pd.DataFrame
+    rejects: pd.DataFrame
+    rows_read: int
+    ignored_columns: tuple[str, ...] = ()
+    missing_optional_columns: tuple[str, ...] = ()
+
+    @property
+    def rows_valid(self) -> int:
+        return len(self.data)
+
+    @property
+    def rows_rejected(self) -> int:
+        return int(self.rejects["row_number"].nunique()) if len(self.rejects) else 0
+
+    def reason_counts(self) -> dict[str, int]:
+        """Rejected rows per reason code (a row with two problems counts under both)."""
+        if not len(self.rejects):
+            return {}
+        counts = self.rejects.drop_duplicates(["row_number", "reason"])["reason"].value_counts()
+        return {str(k): int(v) for k, v in counts.sort_index().items()}
+
+    def summary(self) -> dict:
+        """Counts as plain data, for printing or JSON."""
+        return {
+            "rows_read": self.rows_read,
+            "rows_valid": self.rows_valid,
+            "rows_rejected": self.rows_rejected,
+            "rejected_by_reason": self.reason_counts(),
+            "ignored_columns": list(self.ignored_columns),
+            "missing_optional_columns": list(self.missing_optional_columns),
+        }
+
+
+@dataclass
+class _Collector:
+    """Row failures gathered column by column, turned into one rejects table at the end."""
+
+    table: pa.Table
+    id_column: str
+    row_offset: int
+    groups: list[tuple[np.ndarray, str, str, str]] = field(default_factory=list)
+    table_problems: list[str] = field(default_factory=list)
+
+    def add(self, mask: np.ndarray, column: str, reason: str, detail: str) -> None:
+        rows = np.flatnonzero(mask)
+        if rows.size:
+            self.groups.append((rows, column, reason, detail))
+
+    def bad_rows(self, n: int) -> np.ndarray:
+        bad = np.zeros(n, dtype=bool)
+        for rows, *_ in self.groups:
+            bad[rows] = True
+        return bad
+
+    def rejects(self) -> pd.DataFrame:
+        if not self.groups:
+            return _empty_rejects()
+        ids = self.table.column(self.id_column) if self.id_column in self.table.column_names else None
+        parts = []
+        for rows, column, reason, detail in self.groups:
+            idx = pa.array(rows)
+            uscc = _as_text(ids.take(idx)) if ids is not None else pa.nulls(rows.size, pa.string())
+            value = (
+                _as_text(self.table.column(column).take(idx))
+                if column in self.table.column_names
+                else pa.nulls(rows.size, pa.string())
+            )
+            parts.append(
+                pd.DataFrame(
+                    {
+                        "row_number": rows.astype(np.int64) + self.row_offset + 1,
+                        "uscc": uscc.to_pandas(),
+                        "column": column,
+                        "value": value.to_pandas(),
+                        "reason": reason,
+                        "detail": detail,
+                    }
+                )
+            )
+        out = pd.concat(parts, ignore_index=True)
+        return out.sort_values(["row_number", "column"], kind="stable", ignore_index=True)
+
+
+def _empty_rejects() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "row_number": pd.Series(dtype=np.int64),
+            **{c: pd.Series(dtype=object) for c in REJECT_COLUMNS[1:]},
+        }
+    )
+
+
+def _as_text(arr: pa.ChunkedArray | pa.Array) -> pa.Array:
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    if pa.types.is_dictionary(arr.type):
+        arr = arr.dictionary_decode()
+    if pa.types.is_null(arr.type):
+        return pa.nulls(len(arr), pa.string())
+    if not pa.types.is_string(arr.type):
+        arr = pc.cast(arr, pa.string())
+    return arr
+
+
+def _column(table: pa.Table, name: str) -> pa.Array:
+    col = table.column(name)
+    return col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+
+
+def _is_text(t: pa.DataType) -> bool:
+    return pa.types.is_string(t) or pa.types.is_large_string(t)
+
+
+def _nulls(arr: pa.Array) -> np.ndarray:
+    return np.asarray(arr.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+
+
+# ---------------------------------------------------------------------------- kinds
+
+
+def _numeric(arr: pa.Array, column: str, col: _Collector) -> np.ndarray | None:
+    """float64 values (NaN for missing); marks values that are not numbers."""
+    t = arr.type
+    if pa.types.is_null(t):
+        return np.full(len(arr), np.nan)
+    if pa.types.is_dictionary(t):
+        arr, t = arr.dictionary_decode(), t.value_type
+    if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t) or pa.types.is_decimal(t):
+        return pc.cast(arr, pa.float64()).to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
+    if _is_text(t):
+        trimmed = pc.utf8_trim_whitespace(arr)
+        empty = np.asarray(pc.equal(trimmed, "").fill_null(True).to_numpy(zero_copy_only=False), dtype=bool)
+        try:
+            return pc.cast(pc.if_else(pc.equal(trimmed, ""), None, trimmed), pa.float64()).to_numpy(
+                zero_copy_only=False
+            )
+        except pa.ArrowInvalid:
+            pass
+        values = pd.to_numeric(pd.Series(trimmed.to_numpy(zero_copy_only=False)), errors="coerce").to_numpy(
+            dtype=np.float64, na_value=np.nan
+        )
+        not_number = ~empty & np.isnan(values)
+        if not_number.all():
+            col.table_problems.append(f"column {column!r} should hold numbers but none of its values is one")
+            return None
+        col.add(not_number, column, "not_numeric", "expected a number")
+        return values
+    col.table_problems.append(f"column {column!r} should hold numbers but is of type {t}")
+    return None
+
+
+def _date_days(arr: pa.Array, column: str, col: _Collector) -> tuple[np.ndarray, np.ndarray] | None:
+    """Days since 1970-01-01 as int32 (``_NO_DATE`` for missing or invalid), and the mask of
+    values that were given but are not dates."""
+    t = arr.type
+    if pa.types.is_dictionary(t):
+        arr, t = arr.dictionary_decode(), t.value_type
+    n = len(arr)
+    if pa.types.is_null(t):
+        return np.full(n, _NO_DATE, dtype=np.int32), np.zeros(n, dtype=bool)
+    if pa.types.is_date(t) or pa.types.is_timestamp(t):
+        days = pc.cast(pc.cast(arr, pa.date32()), pa.int32())
+        return days.fill_null(_NO_DATE).to_numpy(zero_copy_only=False), np.zeros(n, dtype=bool)
+    if _is_text(t):
+        trimmed = pc.utf8_trim_whitespace(arr)
+        given = np.asarray(pc.not_equal(trimmed, "").fill_null(False).to_numpy(zero_copy_only=False), dtype=bool)
+        parsed = pc.strptime(trimmed, format="%Y-%m-%d", unit="s", error_is_null=True)
+        days = pc.cast(pc.cast(parsed, pa.date32()), pa.int32()).fill_null(_NO_DATE).to_numpy(zero_copy_only=False)
+        bad = given & (days == _NO_DATE)
+        if given.any() and bad.all():
+            col.table_problems.append(f"column {column!r} should hold dates (YYYY-MM-DD) but none of its values is one")
+            return None
+        return days, bad
+    col.table_problems.append(f"column {column!r} should hold dates but is of type {t}")
+    return None
+
+
+def _categorical(arr: pa.Array, item: CatalogueItem, col: _Collector) -> np.ndarray | None:
+    """Codes into the item's levels: -1 for missing, -2 for a level the item does not have."""
+    t = arr.type
+    if pa.types.is_null(t):
+        return np.full(len(arr), -1, dtype=np.int32)
+    if pa.types.is_integer(t) or (pa.types.is_dictionary(t) and pa.types.is_integer(t.value_type)):
+        arr = pc.cast(arr.dictionary_decode() if pa.types.is_dictionary(t) else arr, pa.string())
+        t = arr.type
+    if _is_text(t):
+        arr = pc.dictionary_encode(arr)
+    elif not (pa.types.is_dictionary(t) and _is_text(t.value_type)):
+        col.table_problems.append(f"column {item.id!r} should hold category codes but is of type {t}")
+        return None
+    lookup = {code: i for i, code in enumerate(item.level_codes)}
+    # One Python step per distinct level in the file (never per row).
+    mapping = np.array(
+        [-1 if v is None or v.strip() == "" else lookup.get(v, -2) for v in arr.dictionary.to_pylist()] + [-1],
+        dtype=np.int32,
+    )
+    idx = pc.fill_null(arr.indices, len(mapping) - 1).to_numpy(zero_copy_only=False)
+    return mapping[idx]
+
+
+# ---------------------------------------------------------------------------- validation
+
+
+def validate_table(
+    table: pa.Table | pd.DataFrame,
+    schema: RegistrySchema,
+    *,
+    row_offset: int = 0,
+    source: str = "the input table",
+    ignored_columns: tuple[str, ...] | list[str] | None = None,
+) -> ValidationResult:
+    """Validate a registry table and split it into typed valid rows and rejects.
+
+    Parameters
+    ----------
+    table : pyarrow.Table or pandas.DataFrame
+        The registry rows, with at least the schema's required columns.
+    schema : RegistrySchema
+        The data contract (keys, target, catalogue).
+    row_offset : int
+        Number of rows before this table in its file (for streamed chunks); reject row
+        numbers are 1-based positions in the whole file.
+    source : str
+        How to name the table in error messages.
+
+    Returns
+    -------
+    ValidationResult
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from credit_grading.catalogue import Catalogue, CatalogueItem
+    >>> cat = Catalogue(items=[CatalogueItem(id="income", type="numeric", min=0)])
+    >>> schema = RegistrySchema(cat, id_column="id", id_format="any", as_of_column=None,
+    ...                         target_column=None)
+    >>> res = validate_table(pd.DataFrame({"id": ["a", "b"], "income": [5.0, -1.0]}), schema)
+    >>> res.rows_valid, res.rows_rejected, res.rejects.loc[0, "reason"]
+    (1, 1, 'out_of_range')
+    """
+    if isinstance(table, pd.DataFrame):
+        table = pa.Table.from_pandas(table, preserve_index=False)
+    if ignored_columns is None:
+        ignored_columns = check_columns(table.column_names, schema, source)
+    table = table.unify_dictionaries()
+    n = table.num_rows
+    col = _Collector(table, schema.id_column, row_offset)
+    present = set(table.column_names)
+    out: dict[str, object] = {}
+
+    # Entity key.
+    ids = _column(table, schema.id_column)
+    if schema.id_format is IdFormat.USCC:
+        if not (_is_text(ids.type) or pa.types.is_null(ids.type) or pa.types.is_dictionary(ids.type)):
+            col.table_problems.append(
+                f"column {schema.id_column!r} should hold 18-character codes (text) but is of type {ids.type}"
+            )
+        else:
+            status = check_uscc(ids)
+            for code, reason in USCC_REASONS.items():
+                col.add(status == code, schema.id_column, reason, REASONS[reason])
+            id_ok = status == 0
+    else:
+        ids = _as_text(ids)
+        id_ok = ~(_nulls(ids) | np.asarray(pc.equal(pc.utf8_trim_whitespace(ids), "").fill_null(True)))
+        col.add(~id_ok, schema.id_column, "id_missing", REASONS["id_missing"])
+    if not col.table_problems:
+        _duplicates(_as_text(ids), id_ok, schema, col)
+
+    # Snapshot date.
+    as_of_days = None
+    if schema.as_of_column:
+        parsed = _date_days(_column(table, schema.as_of_column), schema.as_of_column, col)
+        if parsed is not None:
+            as_of_days, _ = parsed
+            col.add(as_of_days == _NO_DATE, schema.as_of_column, "invalid_as_of", REASONS["invalid_as_of"])
+            out[schema.as_of_column] = as_of_days
+
+    # Outcome.
+    if schema.target_column and schema.target_column in present:
+        y = _numeric(_column(table, schema.target_column), schema.target_column, col)
+        if y is not None:
+            col.add(
+                ~np.isnan(y) & (y != 0) & (y != 1), schema.target_column, "invalid_target", REASONS["invalid_target"]
+            )
+            out[schema.target_column] = y
+
+    # Catalogue items.
+    missing_optional = []
+    for item in schema.input_items:
+        if item.id not in present:
+            missing_optional.append(item.id)
+            out[item.id] = None
+            continue
+        out[item.id] = _validate_item(_column(table, item.id), item, col, as_of_days)
+    for item in schema.derived_items:
+        out[item.id] = _derive(item, out, as_of_days, col)
+
+    if col.table_problems:
+        raise SchemaError(f"{source} does not match the registry contract: " + "; ".join(col.table_problems))
+
+    bad = col.bad_rows(n)
+    keep = np.flatnonzero(~bad)
+    data = _typed_frame(table, schema, out, keep, row_offset)
+    return ValidationResult(
+        data=data,
+        rejects=col.rejects(),
+        rows_read=n,
+        ignored_columns=tuple(ignored_columns),
+        missing_optional_columns=tuple(missing_optional),
+    )
+
+
+def _duplicates(ids: pa.Array, id_ok: np.ndarray, schema: RegistrySchema, col: _Collector) -> None:
+    rows = np.flatnonzero(id_ok)
+    if rows.size < 2:
+        return
+    codes = pc.dictionary_encode(ids.take(pa.array(rows))).indices.to_numpy(zero_copy_only=False)
+    uniq, first, counts = np.unique(codes, return_index=True, return_counts=True)
+    if counts.max() == 1:
+        return
+    dup = np.zeros(rows.size, dtype=bool)
+    if schema.duplicates is DuplicatePolicy.KEEP_FIRST:
+        dup[:] = True
+        dup[first] = False
+        detail = "the same key appears on an earlier row; the first is kept"
+    else:
+        dup = counts[np.searchsorted(uniq, codes)] > 1
+        detail = "the same key appears on more than one row; all are rejected"
+    mask = np.zeros(len(ids), dtype=bool)
+    mask[rows[dup]] = True
+    col.add(mask, schema.id_column, "duplicate_id", detail)
+
+
+def _range_detail(item: CatalogueItem) -> str:
+    unit = f" {item.unit}" if item.unit else ""
+    if item.min is not None and item.max is not None:
+        return f"valid range {item.min:g} to {item.max:g}{unit}"
+    if item.min is not None:
+        return f"must be at least {item.min:g}{unit}"
+    return f"must be at most {item.max:g}{unit}"
+
+
+def _validate_item(
+    arr: pa.Array, item: CatalogueItem, col: _Collector, as_of_days: np.ndarray | None
+) -> np.ndarray | None:
+    t = item.type
+    if t in (ItemType.NUMERIC, ItemType.FLAG):
+        v = _numeric(arr, item.id, col)
+        if v is None:
+            return None
+        missing = np.isnan(v)
+        if not item.missing.allowed:
+            col.add(
+                missing, item.id, "missing_value", f"missing is not allowed ({item.missing.meaning_en or 'required'})"
+            )
+        if t is ItemType.FLAG:
+            col.add(~missing & (v != 0) & (v != 1), item.id, "invalid_flag", REASONS["invalid_flag"])
+            return v
+        with np.errstate(invalid="ignore"):
+            out_of_range = np.isinf(v)
+            if item.min is not None:
+                out_of_range |= v < item.min
+            if item.max is not None:
+                out_of_range |= v > item.max
+        if out_of_range.any():
+            col.add(out_of_range, item.id, "out_of_range", _range_detail(item))
+        if item.integer:
+            finite = ~missing & ~out_of_range
+            col.add(finite & (v != np.floor(v)), item.id, "not_integer", REASONS["not_integer"])
+        return v
+    if t is ItemType.CATEGORICAL:
+        codes = _categorical(arr, item, col)
+        if codes is None:
+            return None
+        unknown = codes == -2
+        col.add(unknown, item.id, "unknown_level", f"expected one of {', '.join(item.level_codes)}")
+        if not item.missing.allowed:
+            col.add(codes == -1, item.id, "missing_value", "missing is not allowed")
+        codes[unknown] = -1
+        return codes
+    if t is ItemType.DATE:
+        parsed = _date_days(arr, item.id, col)
+        if parsed is None:
+            return None
+        days, bad = parsed
+        col.add(bad, item.id, "invalid_date", REASONS["invalid_date"])
+        given = days != _NO_DATE
+        col.add(given & (days < _EPOCH_1900), item.id, "invalid_date", "a date before 1900-01-01")
+        if as_of_days is not None:
+            ok_asof = as_of_days != _NO_DATE
+            col.add(given & ok_asof & (days > as_of_days), item.id, "future_date", REASONS["future_date"])
+        if not item.missing.allowed:
+            col.add(~given & ~bad, item.id, "missing_value", "missing is not allowed")
+        return days
+    # Text.
+    text = _as_text(arr)
+    if not item.missing.allowed:
+        empty = _nulls(text) | np.asarray(pc.equal(pc.utf8_trim_whitespace(text), "").fill_null(True))
+        col.add(empty, item.id, "missing_value", "missing is not allowed")
+    return text
+
+
+def _derive(item: CatalogueItem, out: dict, as_of_days: np.ndarray | None, col: _Collector) -> np.ndarray | None:
+    """Numeric items computed from a date: years between that date and the snapshot."""
+    days = out.get(item.derived_from)
+    if days is None or as_of_days is None:
+        return None
+    ok = (days != _NO_DATE) & (as_of_days != _NO_DATE)
+    years = np.where(ok, (as_of_days.astype(np.float64) - days) / 365.25, np.nan)
+    with np.errstate(invalid="ignore"):
+        too_old = ok & (item.max is not None) & (years > (item.max if item.max is not None else np.inf))
+    col.add(too_old, item.derived_from, "out_of_range", f"{item.id} over {item.max:g} years" if item.max else "")
+    return years
+
+
+def _days_to_datetime(days: np.ndarray) -> np.ndarray:
+    out = days.astype("datetime64[D]").astype("datetime64[ns]")
+    out[days == _NO_DATE] = np.datetime64("NaT")
+    return out
+
+
+def _typed_frame(table: pa.Table, schema: RegistrySchema, out: dict, keep: np.ndarray, row_offset: int) -> pd.DataFrame:
+    """The valid rows as a typed DataFrame indexed by 1-based row number."""
+    take = pa.array(keep)
+    k = keep.size
+    cols: dict[str, object] = {}
+    cols[schema.id_column] = _as_text(_column(table, schema.id_column).take(take)).to_pandas()
+    if schema.as_of_column:
+        cols[schema.as_of_column] = _days_to_datetime(out[schema.as_of_column][keep])
+    if schema.target_column:
+        y = out.get(schema.target_column)
+        y = y[keep] if y is not None else np.full(k, np.nan)
+        cols[schema.target_column] = pd.array(y, dtype="Float64").astype("Int8")
+    for item in schema.catalogue.items:
+        v = out.get(item.id)
+        if item.type in (ItemType.NUMERIC, ItemType.FLAG):
+            cols[item.id] = v[keep] if v is not None else np.full(k, np.nan)
+        elif item.type is ItemType.CATEGORICAL:
+            codes = v[keep] if v is not None else np.full(k, -1, dtype=np.int32)
+            cols[item.id] = pd.Categorical.from_codes(codes, categories=list(item.level_codes))
+        elif item.type is ItemType.DATE:
+            cols[item.id] = _days_to_datetime(v[keep] if v is not None else np.full(k, _NO_DATE, np.int32))
+        else:
+            text = v.take(take) if v is not None else pa.nulls(k, pa.string())
+            cols[item.id] = text.to_pandas()
+    frame = pd.DataFrame(cols)
+    frame.index = pd.Index(keep.astype(np.int64) + row_offset + 1, name="row_number")
+    return frame
