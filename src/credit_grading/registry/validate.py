@@ -222,6 +222,9 @@ def _date_days(arr: pa.Array, column: str, col: _Collector) -> tuple[np.ndarray,
         trimmed = pc.utf8_trim_whitespace(arr)
         given = np.asarray(pc.not_equal(trimmed, "").fill_null(False).to_numpy(zero_copy_only=False), dtype=bool)
         parsed = pc.strptime(trimmed, format="%Y-%m-%d", unit="s", error_is_null=True)
+        # strptime rolls impossible days over (2025-02-30 -> 2025-03-02): insist on a round trip.
+        exact = pc.equal(pc.strftime(parsed, format="%Y-%m-%d"), trimmed)
+        parsed = pc.if_else(exact, parsed, pa.scalar(None, parsed.type))
         days = pc.cast(pc.cast(parsed, pa.date32()), pa.int32()).fill_null(_NO_DATE).to_numpy(zero_copy_only=False)
         bad = given & (days == _NO_DATE)
         if given.any() and bad.all():

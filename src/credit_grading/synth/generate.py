@@ -115,7 +115,7 @@ def generate_registry(
     bad = (rng.random(rows) < pd_true).astype(np.int8)
 
     cols: dict[str, object] = {"uscc": pop.uscc}
-    established = as_of_days - np.floor(pop.age_years * 365.25).astype(np.int64)
+    established = as_of_days - np.rint(pop.age_years * 365.25).astype(np.int64)
     numeric = {k: v for k, v in rec.items() if v.dtype.kind == "f"}
     numeric["established_on"] = established.astype(np.float64)
     cols.update(numeric)

@@ -124,7 +124,8 @@ def draw_population(n: int, seed: int) -> Population:
     age = np.minimum(rng.gamma(1.1, 6.0, n) + rng.random(n) * 0.05, 70.0)
     state_like = np.isin(etype, [4, 5])  # state-owned and collective enterprises are older
     age[state_like] += rng.gamma(4.0, 5.0, int(state_like.sum()))
-    age = np.minimum(age, 75.0)
+    # Whole days, so the age derived from the written establishment date equals this one.
+    age = np.floor(np.minimum(age, 75.0) * 365.25) / 365.25
 
     # Headcount: log-normal, larger for older firms, joint-stock and state-owned ones.
     type_boost = np.array([0.0, 1.6, -0.8, -0.4, 1.8, 0.8, 1.0, 0.3])[etype]
