@@ -106,6 +106,7 @@ class CatalogueItem(_Frozen):
     min: float | None = None
     max: float | None = None
     integer: bool = False
+    special_codes: tuple[float, ...] = ()
     levels: tuple[Level, ...] | None = None
     missing: Missing = Field(default_factory=Missing)
     direction: Direction = Direction.NONE
@@ -134,6 +135,8 @@ class CatalogueItem(_Frozen):
                 raise ValueError(f"item {self.id!r} repeats level code(s) {dup}")
         elif self.levels is not None:
             raise ValueError(f"only categorical items have levels; {self.id!r} is {t.value}")
+        if self.special_codes and t is not ItemType.NUMERIC:
+            raise ValueError(f"special codes apply to numeric items only; {self.id!r} is {t.value}")
         if t is not ItemType.NUMERIC and (self.min is not None or self.max is not None or self.integer):
             raise ValueError(f"min, max and integer apply to numeric items only; {self.id!r} is {t.value}")
         if self.min is not None and self.max is not None and self.min > self.max:

@@ -20,7 +20,7 @@ import datetime as dt
 from enum import StrEnum
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from credit_grading._resources import builtin_config
 from credit_grading._yaml import load_model, read_yaml, validate_model
@@ -87,11 +87,99 @@ class SynthConfig(_Section):
     drift: float = Field(default=0.0, ge=0.0, le=3.0)
 
 
+class UnseenLevel(StrEnum):
+    """How a categorical level never seen in training is scored.
+
+    ``neutral``: the points of a zero weight of evidence (the training average, no
+    evidence either way); ``missing``: the points of the feature's missing bin (what
+    optbinning does); ``worst``: the feature's lowest points.
+    """
+
+    NEUTRAL = "neutral"
+    MISSING = "missing"
+    WORST = "worst"
+
+
+class FeatureBinningConfig(_Section):
+    """Per-feature overrides of the binning settings."""
+
+    monotonic_trend: str | None = None
+    min_bin_size: float | None = Field(default=None, gt=0.0, lt=0.5)
+    max_n_bins: int | None = Field(default=None, ge=2)
+    special_codes: tuple[float, ...] | None = None
+    cat_cutoff: float | None = Field(default=None, gt=0.0, lt=0.5)
+
+    @field_validator("monotonic_trend")
+    @classmethod
+    def _trend(cls, v: str | None) -> str | None:
+        allowed = ("auto", "auto_heuristic", "auto_asc_desc", "ascending", "descending", "peak", "valley", "none")
+        if v is not None and v not in allowed:
+            raise ValueError(f"monotonic_trend must be one of {', '.join(allowed)}")
+        return v
+
+
+class BinningConfig(_Section):
+    """Optimal binning (optbinning) of every feature.
+
+    Each numeric feature's monotonic trend follows its catalogue risk direction
+    (increasing → ascending event rate, decreasing → descending, none → ``auto``) unless
+    ``features.<name>.monotonic_trend`` overrides it.
+    """
+
+    min_bin_size: float = Field(default=0.05, gt=0.0, lt=0.5)
+    flag_min_bin_size: float = Field(default=0.002, gt=0.0, lt=0.5)
+    max_n_bins: int = Field(default=8, ge=2, le=50)
+    max_n_prebins: int = Field(default=20, ge=2, le=200)
+    cat_cutoff: float | None = Field(default=0.01, gt=0.0, lt=0.5)
+    missing_woe: str = Field(default="empirical", pattern="^(empirical|zero)$")
+    unseen_level: UnseenLevel = UnseenLevel.NEUTRAL
+    solver: str = Field(default="cp", pattern="^(cp|mip)$")
+    features: dict[str, FeatureBinningConfig] = Field(default_factory=dict)
+
+
+class StepwiseMethod(StrEnum):
+    NONE = "none"
+    FORWARD = "forward"
+    BACKWARD = "backward"
+
+
+class SelectionConfig(_Section):
+    """Feature selection after binning; everything dropped is listed with its reason."""
+
+    min_iv: float = Field(default=0.02, ge=0.0)
+    max_iv: float | None = Field(default=None, gt=0.0)
+    max_correlation: float = Field(default=0.7, gt=0.0, le=1.0)
+    max_vif: float = Field(default=5.0, gt=1.0)
+    stepwise: StepwiseMethod = StepwiseMethod.NONE
+    stepwise_criterion: str = Field(default="aic", pattern="^(aic|auc)$")
+    max_features: int | None = Field(default=None, ge=1)
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+
+
+class ScorecardConfig(_Section):
+    """Logistic regression on WoE, scaled to points."""
+
+    pdo: float = Field(default=20.0, gt=0.0)
+    odds: float = Field(default=50.0, gt=0.0)
+    base_score: float = Field(default=600.0)
+    rounding: bool = False
+    wrong_sign: str = Field(default="drop", pattern="^(drop|flag)$")
+    C: float = Field(default=1.0, gt=0.0)
+    max_iter: int = Field(default=1000, ge=10)
+    reasons: int = Field(default=3, ge=0, le=20)
+    validation_fraction: float = Field(default=0.25, gt=0.0, lt=0.9)
+    seed: int = 0
+
+
 class Config(_Section):
     """The whole configuration."""
 
     dataset: DatasetConfig
     synth: SynthConfig = Field(default_factory=SynthConfig)
+    binning: BinningConfig = Field(default_factory=BinningConfig)
+    selection: SelectionConfig = Field(default_factory=SelectionConfig)
+    scorecard: ScorecardConfig = Field(default_factory=ScorecardConfig)
 
     # Set by load_config: the folder relative paths are resolved against.
     base_dir: Path | None = Field(default=None, exclude=True)
@@ -139,11 +227,15 @@ def config_from_dict(data: dict, base_dir: Path | None = None, source: str = "<d
 
 
 __all__ = [
+    "BinningConfig",
     "Config",
     "DatasetConfig",
     "DuplicatePolicy",
     "IdFormat",
+    "ScorecardConfig",
+    "SelectionConfig",
     "SynthConfig",
+    "UnseenLevel",
     "config_from_dict",
     "load_config",
     "read_yaml",

@@ -423,6 +423,9 @@ def _validate_item(
                 out_of_range |= v < item.min
             if item.max is not None:
                 out_of_range |= v > item.max
+        if item.special_codes:
+            # Special codes (e.g. -1 for "withheld") are valid values outside the range.
+            out_of_range &= ~np.isin(v, np.asarray(item.special_codes, dtype=np.float64))
         if out_of_range.any():
             col.add(out_of_range, item.id, "out_of_range", _range_detail(item))
         if item.integer:

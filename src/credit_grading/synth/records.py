@@ -55,7 +55,10 @@ def draw_records(pop: Population, rng: np.random.Generator, drift: float) -> dic
     # Social insurance: some firms are not registered (more often micro firms).
     si_registered = rng.random(n) > np.where(micro, 0.16, 0.03)
     employees = np.maximum(pop.staff + rng.integers(-2, 3, n), 0).astype(np.float64)
-    rec["employees_insured"] = np.where(si_registered, np.minimum(employees, 500000), np.nan)
+    employees = np.where(si_registered, np.minimum(employees, 500000), np.nan)
+    withheld = si_registered & (rng.random(n) < 0.015)  # special code -1: headcount withheld
+    employees[withheld] = -1.0
+    rec["employees_insured"] = employees
     has_si_arrears = rng.random(n) < _sigmoid(-3.0 + 1.0 * z + 0.6 * (ind == _E) + d)
     si_months = np.where(has_si_arrears, 1 + rng.geometric(0.22, n), 0).astype(np.float64)
     rec["social_insurance_arrears_months"] = np.where(si_registered, np.minimum(si_months, 120), np.nan)

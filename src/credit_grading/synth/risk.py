@@ -45,7 +45,7 @@ def risk_logit(pop: Population, rec: dict[str, np.ndarray]) -> np.ndarray:
     enf = rec["enforcement_cases_36m"]
     eta = 1.3 * np.exp(-age / 2.5) - 0.04 * np.minimum(age, 30)
     eta += np.where(np.isnan(cap), 0.3, -0.16 * np.log1p(_nz(cap)))
-    eta += np.where(np.isnan(emp), 0.25, -0.14 * np.log1p(_nz(emp)))
+    eta += np.where(np.isnan(emp), 0.25, np.where(emp < 0, 0.2, -0.14 * np.log1p(np.maximum(_nz(emp), 0))))
     eta += 0.35 * np.log1p(_nz(rec["overdue_tax_filings_24m"]))
     eta += 0.6 * np.minimum(np.log1p(_nz(tax_arrears)), 3.0)
     rating = rec["tax_credit_rating"]
