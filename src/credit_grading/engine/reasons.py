@@ -1,0 +1,47 @@
+"""Adverse-action reason codes: the features with the largest shortfall from their best.
+
+For each row the top-k features by ``max_points[f] − points[row, f]`` (the standard
+adverse-action method), most adverse first; ties go to the feature listed first in the
+model, so the result is deterministic. Only a positive shortfall is a reason: a row short
+of nothing has index -1 in the remaining slots.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def top_k_shortfall(shortfall: np.ndarray, k: int, *, overwrite: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Top-k columns per row of a (rows, features) shortfall matrix.
+
+    Runs k vectorised ``argmax`` passes along the contiguous feature axis; ``argmax``
+    returns the first of equal values, which breaks ties by feature order. With
+    ``overwrite=True`` the input (C-contiguous float64) is used as scratch space.
+
+    Returns
+    -------
+    index : (rows, k) int16, -1 where there is no positive shortfall
+    value : (rows, k) float64, the shortfall (0 where index is -1)
+    """
+    n, f = shortfall.shape
+    k = min(k, f)
+    if overwrite and shortfall.dtype == np.float64 and shortfall.flags.c_contiguous:
+        work = shortfall
+    else:
+        work = np.array(shortfall, dtype=np.float64, order="C", copy=True)
+    flat = work.reshape(-1)
+    index = np.empty((n, k), dtype=np.int16)
+    value = np.empty((n, k), dtype=np.float64)
+    base = np.arange(n, dtype=np.intp) * f
+    for j in range(k):
+        at = base + np.argmax(work, axis=1)
+        val = flat[at]
+        none = ~(val > 0)
+        val[none] = 0.0
+        idx = (at - base).astype(np.int16)
+        idx[none] = -1
+        index[:, j] = idx
+        value[:, j] = val
+        if j + 1 < k:
+            flat[at] = -np.inf
+    return index, value

@@ -1,0 +1,150 @@
+"""Scorecards: logistic regression on WoE, scaled to points.
+
+``Scorecard(config).fit(data)`` bins every catalogue feature (optbinning), selects
+features, fits a logistic regression on the WoE of the selected ones, checks the
+coefficients' signs and scales the result to points: ``pdo`` points double the odds and
+``base_score`` points stand for odds of ``odds``:1 (good:bad). Points run in the risk
+direction: the riskier a bin, the fewer its points. The fitted result is a
+:class:`ScorecardSpec`, plain data that round-trips through JSON; scoring goes through the
+compiled engine (:mod:`credit_grading.engine`).
+
+The scaling is described in :mod:`credit_grading.specs.scorecard`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from credit_grading.binning.fit import fit_binning, woe_matrix
+from credit_grading.catalogue import Catalogue
+from credit_grading.columns import Columns, Tabular
+from credit_grading.config import Config, load_config
+from credit_grading.engine.scorecard import CompiledScorecard
+from credit_grading.exceptions import DataError, NotFittedError
+from credit_grading.selection import Dropped, SelectionResult, select_features
+from credit_grading.specs.binning import BinningSpec
+from credit_grading.specs.scorecard import ScorecardFeature, ScorecardSpec, scale_points
+
+
+class Scorecard:
+    """A scorecard estimator: binning → selection → logistic regression → points.
+
+    Parameters
+    ----------
+    config : Config, optional
+        The configuration (default: the built-in one). Its ``dataset`` section names the
+        target column and the catalogue; ``binning``, ``selection`` and ``scorecard``
+        sections set the method.
+    features : sequence of str, optional
+        Candidate features (default: every catalogue feature).
+
+    Attributes
+    ----------
+    binning_spec_ : BinningSpec
+        Binning of every candidate feature.
+    selection_ : SelectionResult
+        What was selected, and everything dropped with its reason.
+    spec_ : ScorecardSpec
+        The fitted scorecard.
+    """
+
+    def __init__(self, config: Config | None = None, features: Sequence[str] | None = None) -> None:
+        self.config = config
+        self.features = features
+
+    def _catalogue(self, cfg: Config) -> Catalogue:
+        return cfg.load_catalogue()
+
+    def fit(self, data: Tabular, y: np.ndarray | None = None) -> Scorecard:
+        """Fit on ``data`` (any table the engine reads); ``y`` defaults to the target column."""
+        from sklearn.linear_model import LogisticRegression
+
+        cfg = self.config or load_config()
+        cat = self._catalogue(cfg)
+        items = [cat.item(n) for n in self.features] if self.features else list(cat.features)
+        if y is None:
+            target = cfg.dataset.target_column
+            if target is None:
+                raise DataError("no target given: pass y or set dataset.target_column")
+            cols = Columns(data)
+            cols.require([target])
+            y = cols.numeric(target)
+        y = np.asarray(y, dtype=np.float64)
+        if np.isnan(y).any():
+            raise DataError(f"the target has {int(np.isnan(y).sum())} missing value(s); drop those rows first")
+        y = y.astype(np.int64)
+
+        self.binning_spec_ = fit_binning(data, y, items, cfg.binning)
+        names = list(self.binning_spec_.names)
+        woe = woe_matrix(self.binning_spec_, data, names)
+        self.selection_ = select_features(self.binning_spec_, woe, y, cfg.selection, names)
+        selected = list(self.selection_.selected)
+        if not selected:
+            raise DataError("feature selection kept no feature; lower selection.min_iv or check the target")
+        sc = cfg.scorecard
+        col = {n: i for i, n in enumerate(names)}
+        flagged = []
+        while True:
+            model = LogisticRegression(C=sc.C, max_iter=sc.max_iter)
+            model.fit(woe[:, [col[n] for n in selected]], y)
+            coefs = model.coef_.ravel()
+            # Higher WoE means safer, so every coefficient should be negative.
+            wrong = [(c, n) for c, n in zip(coefs, selected, strict=True) if c >= 0]
+            if not wrong or sc.wrong_sign == "flag" or len(selected) == 1:
+                flagged = [n for _, n in wrong]
+                break
+            c, n = max(wrong)
+            self.selection_.dropped.append(Dropped(n, "wrong_sign", f"coefficient {c:+.4f} on WoE should be negative"))
+            selected.remove(n)
+        self.selection_.selected = selected
+        self.model_ = model
+        intercept = float(model.intercept_[0])
+        feats = []
+        for c, n in zip(coefs, selected, strict=True):
+            item = cat.item(n)
+            points, unseen = scale_points(
+                self.binning_spec_[n], float(c), intercept, len(selected), pdo=sc.pdo, odds=sc.odds,
+                base_score=sc.base_score, rounding=sc.rounding, missing_woe=cfg.binning.missing_woe,
+                unseen_level=cfg.binning.unseen_level.value,
+            )  # fmt: skip
+            feats.append(ScorecardFeature(self.binning_spec_[n], float(c), points, unseen, item.name_zh, item.name_en))
+        self.spec_ = ScorecardSpec(
+            features=tuple(feats),
+            intercept=intercept,
+            pdo=sc.pdo,
+            odds=sc.odds,
+            base_score=sc.base_score,
+            rounding=sc.rounding,
+            missing_woe=cfg.binning.missing_woe,
+            unseen_level=cfg.binning.unseen_level.value,
+            meta={"rows": len(y), "events": int(y.sum()), "wrong_sign_flagged": flagged},
+        )
+        return self
+
+    def _check(self) -> ScorecardSpec:
+        spec = getattr(self, "spec_", None)
+        if spec is None:
+            raise NotFittedError("this Scorecard is not fitted yet: call fit first")
+        return spec
+
+    def compiled(self) -> CompiledScorecard:
+        if getattr(self, "_compiled", None) is None or self._compiled.spec is not self._check():
+            self._compiled = CompiledScorecard(self._check())
+        return self._compiled
+
+    def score(self, data: Tabular) -> np.ndarray:
+        """Total points of every row."""
+        return self.compiled().score(data).score
+
+    def predict_pd(self, data: Tabular) -> np.ndarray:
+        """The logistic regression's PD of every row (before calibration)."""
+        return self._check().pd_from_score(self.score(data))
+
+    def points_table(self) -> pd.DataFrame:
+        return self._check().points_table()
+
+
+__all__ = ["BinningSpec", "Scorecard", "ScorecardFeature", "ScorecardSpec", "SelectionResult", "scale_points"]

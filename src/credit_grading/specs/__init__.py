@@ -1,0 +1,1 @@
+"""Fitted results as plain, serialisable data (JSON), read by the scoring core."""
