@@ -45,3 +45,18 @@ def big_registry():
 def frame(registry):
     """A fresh pandas copy of the first 200 rows of the clean registry."""
     return registry.table.slice(0, 200).to_pandas()
+
+
+@pytest.fixture(scope="session")
+def train_frame(schema):
+    """Validated training rows (30,000, seed 21)."""
+    from credit_grading.registry import validate_table
+
+    return validate_table(generate_registry(30_000, seed=21).table, schema).data
+
+
+@pytest.fixture(scope="session")
+def fitted_scorecard(config, train_frame):
+    from credit_grading.scorecard import Scorecard
+
+    return Scorecard(config).fit(train_frame)

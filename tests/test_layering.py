@@ -9,11 +9,16 @@ PKG = Path(__file__).resolve().parents[1] / "src" / "credit_grading"
 
 # Lower layers first. A module may import only modules of its own or an earlier layer.
 LAYERS = [
-    {"exceptions", "_resources", "_yaml"},
+    {"exceptions", "_resources", "_yaml", "columns"},
     {"catalogue"},
     {"config"},
     {"registry"},
     {"synth"},
+    {"specs"},  # fitted results as plain data
+    {"engine"},  # the one scoring core, compiled from specs
+    {"binning"},
+    {"selection"},
+    {"scorecard"},
     {"cli"},
 ]
 

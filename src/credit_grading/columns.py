@@ -130,6 +130,31 @@ class Columns:
             raise self._wrong_kind(name, values, ok, "numbers")
         return coerced
 
+    def numeric_raw(self, name: str) -> tuple[np.ndarray, np.ndarray | None]:
+        """The column in its own numeric dtype, without a conversion pass where possible,
+        and a mask of nulls (``None`` when the values carry no nulls or NaN marks them).
+
+        Arrow integer and float columns are read zero-copy from their data buffer; their
+        validity bitmap becomes the mask. Anything else goes through :meth:`numeric`.
+        """
+        raw = self._raw(name)
+        if isinstance(raw, pa.Array) and (pa.types.is_integer(raw.type) or pa.types.is_floating(raw.type)):
+            dtype = np.dtype(raw.type.to_pandas_dtype())
+            buffers = raw.buffers()
+            values = np.frombuffer(buffers[1], dtype=dtype)[raw.offset : raw.offset + len(raw)]
+            if raw.null_count == 0:
+                return values, None
+            bits = np.frombuffer(buffers[0], dtype=np.uint8)
+            valid = np.unpackbits(bits, bitorder="little")[raw.offset : raw.offset + len(raw)].view(bool)
+            if dtype.kind == "f":
+                return np.where(valid, values, np.nan), None
+            return values, ~valid
+        if isinstance(raw, pd.Series) and raw.dtype.kind in "iuf" and not isinstance(raw.dtype, pd.CategoricalDtype):
+            return raw.to_numpy(), None
+        if isinstance(raw, np.ndarray) and raw.dtype.kind in "iuf":
+            return raw, None
+        return self.numeric(name), None
+
     def categorical(self, name: str) -> tuple[np.ndarray, list[object]]:
         """The column as integer codes (-1 for missing) into a list of distinct levels."""
         raw = self._raw(name)

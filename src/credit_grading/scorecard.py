@@ -14,6 +14,7 @@ The scaling is described in :mod:`credit_grading.specs.scorecard`.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -108,7 +109,7 @@ class Scorecard:
             points, unseen = scale_points(
                 self.binning_spec_[n], float(c), intercept, len(selected), pdo=sc.pdo, odds=sc.odds,
                 base_score=sc.base_score, rounding=sc.rounding, missing_woe=cfg.binning.missing_woe,
-                unseen_level=cfg.binning.unseen_level.value,
+                unseen_level=str(cfg.binning.unseen_level),
             )  # fmt: skip
             feats.append(ScorecardFeature(self.binning_spec_[n], float(c), points, unseen, item.name_zh, item.name_en))
         self.spec_ = ScorecardSpec(
@@ -119,7 +120,7 @@ class Scorecard:
             base_score=sc.base_score,
             rounding=sc.rounding,
             missing_woe=cfg.binning.missing_woe,
-            unseen_level=cfg.binning.unseen_level.value,
+            unseen_level=str(cfg.binning.unseen_level),
             meta={"rows": len(y), "events": int(y.sum()), "wrong_sign_flagged": flagged},
         )
         return self
@@ -145,6 +146,18 @@ class Scorecard:
 
     def points_table(self) -> pd.DataFrame:
         return self._check().points_table()
+
+    def save_points_table(self, path: Path | str) -> Path:
+        """Write the points table as CSV (UTF-8 with BOM, opens in spreadsheets) or JSON."""
+        path = Path(path)
+        table = self.points_table()
+        if path.suffix.lower() == ".json":
+            path.write_text(table.to_json(orient="records", force_ascii=False, indent=1), encoding="utf-8")
+        elif path.suffix.lower() == ".csv":
+            table.to_csv(path, index=False, encoding="utf-8-sig")
+        else:
+            raise DataError(f"cannot tell the format of {path}: use .csv or .json")
+        return path
 
 
 __all__ = ["BinningSpec", "Scorecard", "ScorecardFeature", "ScorecardSpec", "SelectionResult", "scale_points"]

@@ -179,7 +179,7 @@ def fit_binning(
     return BinningSpec(
         features=out,
         missing_woe=cfg.missing_woe,
-        unseen_level=cfg.unseen_level.value,
+        unseen_level=str(cfg.unseen_level),
         meta={"rows": len(y), "events": int(y.sum())},
     )
 

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from credit_grading.columns import Columns, Tabular
-from credit_grading.engine.reasons import top_k_shortfall
+from credit_grading.engine.reasons import top_k_points
 from credit_grading.engine.slots import level_lookup, numeric_slots
 from credit_grading.specs.binning import UNSEEN
 from credit_grading.specs.scorecard import ScorecardSpec
@@ -39,7 +39,7 @@ class ScoreResult:
 
     feature_names: tuple[str, ...]
     score: np.ndarray  # (rows,)
-    points: np.ndarray | None  # (rows, features)
+    points: np.ndarray | None  # (rows, features), a transposed view of feature-major storage
     reason_index: np.ndarray | None  # (rows, k) int16, -1 for none
     reason_value: np.ndarray | None  # (rows, k) shortfall in points
     unseen: dict[str, int]  # rows with a level never seen in training, per feature
@@ -81,9 +81,9 @@ class CompiledScorecard:
             )
         self.max_points = np.array([f.max_points for f in spec.features], dtype=np.float64)
 
-    def _inputs(self, cols: Columns) -> tuple[list[tuple[np.ndarray, np.ndarray | None]], dict[str, int]]:
-        """Per feature: the column (float64 values or level codes) and, for categorical
-        features, a level→points table; plus rows on levels never seen in training."""
+    def _inputs(self, cols: Columns) -> tuple[list[tuple], dict[str, int]]:
+        """Per feature: ``("num", values, missing mask)`` or ``("cat", codes, level→points)``;
+        plus the rows on levels never seen in training, per feature."""
         out, unseen = [], {}
         for f in self._features:
             if f["categorical"]:
@@ -92,9 +92,10 @@ class CompiledScorecard:
                 new = np.flatnonzero(slot[:-1] == f["n_regular"] + UNSEEN)
                 if new.size:
                     unseen[f["name"]] = int(np.isin(codes, new).sum())
-                out.append((codes, f["lut"][slot]))  # code -1 picks the last entry: missing
+                out.append(("cat", codes, f["lut"][slot]))  # code -1 picks the last entry: missing
             else:
-                out.append((cols.numeric(f["name"]), None))
+                values, missing = cols.numeric_raw(f["name"])
+                out.append(("num", values, missing))
         return out, unseen
 
     def score(
@@ -118,35 +119,37 @@ class CompiledScorecard:
             Also return the per-feature points matrix.
         threads : int, optional
             Worker threads (default: the machine's cores, or ``CREDIT_GRADING_THREADS``).
+        block_rows : int
+            Rows per block of work.
         """
         cols = Columns(data)
         cols.require(self.feature_names)
         n, nf = cols.n_rows, len(self._features)
         inputs, unseen = self._inputs(cols)
         score = np.empty(n, dtype=np.float64)
-        pts = np.empty((n, nf), dtype=np.float64) if points else None
+        pts = np.empty((nf, n), dtype=np.float64) if points else None  # feature-major
         k = min(reasons, nf)
         r_idx = np.empty((n, k), dtype=np.int16) if k else None
         r_val = np.empty((n, k), dtype=np.float64) if k else None
 
         def run(start: int) -> None:
             stop = min(start + block_rows, n)
-            block = np.empty((nf, stop - start), dtype=np.float64)
-            for j, (f, (values, level_points)) in enumerate(zip(self._features, inputs, strict=True)):
-                v = values[start:stop]
-                if level_points is not None:
-                    np.take(level_points, v, out=block[j], mode="wrap")
+            block = pts[:, start:stop] if pts is not None else np.empty((nf, stop - start), dtype=np.float64)
+            for j, (f, (kind, values, extra)) in enumerate(zip(self._features, inputs, strict=True)):
+                if kind == "cat":
+                    np.take(extra, values[start:stop], out=block[j], mode="wrap")
                 else:
-                    np.take(f["lut"], numeric_slots(v, f["splits"], f["special"]), out=block[j], mode="clip")
-            np.sum(block, axis=0, out=score[start:stop])
-            if pts is not None or k:
-                by_row = block.T.copy()
-                if pts is not None:
-                    pts[start:stop] = by_row
-                if k:
-                    i, val = top_k_shortfall(self.max_points - by_row, k, overwrite=True)
-                    r_idx[start:stop] = i
-                    r_val[start:stop] = val
+                    miss = extra[start:stop] if extra is not None else None
+                    slots = numeric_slots(values[start:stop], f["splits"], f["special"], miss)
+                    np.take(f["lut"], slots, out=block[j], mode="clip")
+            # Add features one after another (never pairwise), so a row's total does not depend
+            # on the block it falls in, and matches optbinning's order of summation.
+            total = score[start:stop]
+            total[:] = block[0]
+            for j in range(1, nf):
+                total += block[j]
+            if k:
+                top_k_points(block, self.max_points, k, r_idx[start:stop], r_val[start:stop])
 
         starts = range(0, n, block_rows)
         workers = threads or default_threads()
@@ -156,17 +159,27 @@ class CompiledScorecard:
         else:
             for s in starts:
                 run(s)
-        return ScoreResult(self.feature_names, score, pts, r_idx, r_val, unseen)
+        return ScoreResult(self.feature_names, score, pts.T if pts is not None else None, r_idx, r_val, unseen)
 
 
-def reasons_frame(result: ScoreResult, spec: ScorecardSpec, k: int | None = None) -> pd.DataFrame:
-    """Reason codes as columns ``reason_1..k`` (feature ids) plus their shortfalls."""
+def reasons_frame(result: ScoreResult, spec: ScorecardSpec, *, names: bool = True) -> pd.DataFrame:
+    """Reason codes as columns: ``reason_j`` (catalogue id), ``reason_j_points`` (shortfall)
+    and, with ``names``, ``reason_j_zh`` / ``reason_j_en`` (catalogue names), for j = 1..k.
+
+    Built by array lookups on the reason indices (index -1 gives ``None``).
+    """
     if result.reason_index is None:
         raise ValueError("no reasons were computed: score with reasons=k")
-    k = result.reason_index.shape[1] if k is None else k
-    names = result.reason_names()
-    out = {}
+    k = result.reason_index.shape[1]
+    ids = np.array([*result.feature_names, None], dtype=object)
+    zh = np.array([*(f.name_zh or f.name for f in spec.features), None], dtype=object)
+    en = np.array([*(f.name_en or f.name for f in spec.features), None], dtype=object)
+    out: dict[str, object] = {}
     for j in range(k):
-        out[f"reason_{j + 1}"] = names[:, j]
+        idx = result.reason_index[:, j]
+        out[f"reason_{j + 1}"] = ids[idx]
         out[f"reason_{j + 1}_points"] = result.reason_value[:, j]
+        if names:
+            out[f"reason_{j + 1}_zh"] = zh[idx]
+            out[f"reason_{j + 1}_en"] = en[idx]
     return pd.DataFrame(out)
