@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from credit_grading.engine.kernels import top_k_into
+
 
 def top_k_shortfall(shortfall: np.ndarray, k: int, *, overwrite: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Top-k columns per row of a (rows, features) shortfall matrix.
@@ -47,52 +49,15 @@ def top_k_shortfall(shortfall: np.ndarray, k: int, *, overwrite: bool = False) -
     return index, value
 
 
-# ---------------------------------------------------------------------------------------
-# The fast path used by the engine: one compiled pass per row (numba, compiled on first use
-# and cached on disk). Each row keeps its k largest shortfalls in a small insertion list;
-# only a strictly larger shortfall displaces one, so ties keep the feature listed first,
-# exactly as :func:`top_k_shortfall` does. The kernel releases the GIL, so the engine's
-# worker threads rank their blocks in parallel.
-
-_KERNEL = None
-
-
-def _compile():
-    global _KERNEL
-    if _KERNEL is None:
-        from numba import njit
-
-        @njit(cache=True, nogil=True)
-        def kernel(points, max_points, k, out_idx, out_val):  # pragma: no cover - compiled
-            nf, n = points.shape
-            vals = np.empty(k, dtype=np.float64)
-            idxs = np.empty(k, dtype=np.int16)
-            for r in range(n):
-                for j in range(k):
-                    vals[j] = 0.0
-                    idxs[j] = -1
-                for f in range(nf):
-                    s = max_points[f] - points[f, r]
-                    if s > vals[k - 1]:
-                        pos = k - 1
-                        while pos > 0 and s > vals[pos - 1]:
-                            vals[pos] = vals[pos - 1]
-                            idxs[pos] = idxs[pos - 1]
-                            pos -= 1
-                        vals[pos] = s
-                        idxs[pos] = f
-                for j in range(k):
-                    out_idx[r, j] = idxs[j]
-                    out_val[r, j] = vals[j]
-
-        _KERNEL = kernel
-    return _KERNEL
-
-
 def top_k_points(points: np.ndarray, max_points: np.ndarray, k: int, out_idx: np.ndarray, out_val: np.ndarray) -> None:
     """Fill ``out_idx`` / ``out_val`` (rows, k) with the top-k shortfalls of a feature-major
-    (features, rows) points block; same result as :func:`top_k_shortfall`."""
+    (features, rows) points block; the same result as :func:`top_k_shortfall`.
+
+    One compiled pass per row (:mod:`credit_grading.engine.kernels`): each row keeps its k
+    largest shortfalls in a small insertion list, and only a strictly larger shortfall
+    displaces one, so ties keep the feature listed first.
+    """
     k = min(k, points.shape[0])
     if k == 0 or points.shape[1] == 0:
         return
-    _compile()(points, max_points, k, out_idx, out_val)
+    top_k_into(points, max_points, k, out_idx, out_val)

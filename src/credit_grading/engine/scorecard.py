@@ -3,9 +3,10 @@
 Each feature becomes a small points table over its slots (regular bins, missing, special,
 unseen; see :mod:`credit_grading.engine.slots`). Scoring reads each input column once
 (Arrow dictionaries and pandas categoricals are mapped per distinct level), then works
-through row blocks: bins by one ``searchsorted`` or one lookup, points by one gather,
-the total by a row sum, and optionally the top-k reasons. Blocks run on a small thread
-pool (numpy releases the GIL in these kernels). No Python runs per row.
+through row blocks: each numeric feature's points in one compiled pass (bin and lookup
+together), each categorical feature's by one gather of its level table, the total by
+adding the features in order, and optionally the top-k reasons. Blocks run on a small
+thread pool (the kernels and numpy release the GIL). No Python runs per row.
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ import numpy as np
 import pandas as pd
 
 from credit_grading.columns import Columns, Tabular
+from credit_grading.engine.kernels import numeric_points_into
 from credit_grading.engine.reasons import top_k_points
-from credit_grading.engine.slots import level_lookup, numeric_slots
+from credit_grading.engine.slots import level_lookup
 from credit_grading.specs.binning import UNSEEN
 from credit_grading.specs.scorecard import ScorecardSpec
 
@@ -140,8 +142,7 @@ class CompiledScorecard:
                     np.take(extra, values[start:stop], out=block[j], mode="wrap")
                 else:
                     miss = extra[start:stop] if extra is not None else None
-                    slots = numeric_slots(values[start:stop], f["splits"], f["special"], miss)
-                    np.take(f["lut"], slots, out=block[j], mode="clip")
+                    numeric_points_into(values[start:stop], miss, f["splits"], f["special"], f["lut"], block[j])
             # Add features one after another (never pairwise), so a row's total does not depend
             # on the block it falls in, and matches optbinning's order of summation.
             total = score[start:stop]
