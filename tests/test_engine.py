@@ -118,6 +118,8 @@ def test_every_input_kind_gives_the_same_scores(engine, holdout):
         np.testing.assert_array_equal(r.score, base.score)
         np.testing.assert_array_equal(r.points, base.points)
         np.testing.assert_array_equal(r.reason_index, base.reason_index)
+    nullable = holdout.astype({"admin_penalties_24m": "Int64", "employees_insured": "Float64"})
+    np.testing.assert_array_equal(engine.score(nullable).score, base.score)
     batch = pa.RecordBatch.from_pandas(holdout, preserve_index=False)
     np.testing.assert_array_equal(engine.score(batch).score, base.score)
 

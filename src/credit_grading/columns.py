@@ -149,7 +149,7 @@ class Columns:
             if dtype.kind == "f":
                 return np.where(valid, values, np.nan), None
             return values, ~valid
-        if isinstance(raw, pd.Series) and raw.dtype.kind in "iuf" and not isinstance(raw.dtype, pd.CategoricalDtype):
+        if isinstance(raw, pd.Series) and isinstance(raw.dtype, np.dtype) and raw.dtype.kind in "iuf":
             return raw.to_numpy(), None
         if isinstance(raw, np.ndarray) and raw.dtype.kind in "iuf":
             return raw, None
