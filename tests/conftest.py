@@ -60,3 +60,24 @@ def fitted_scorecard(config, train_frame):
     from credit_grading.scorecard import Scorecard
 
     return Scorecard(config).fit(train_frame)
+
+
+@pytest.fixture(scope="session")
+def oot_data(schema):
+    """Two snapshots of the same 16,000 entities a year apart, with the true PD carried."""
+    import pandas as pd
+
+    from credit_grading.registry import validate_table
+
+    parts = [
+        validate_table(generate_registry(16_000, seed=31, as_of=d).table, schema, passthrough=["true_pd"]).data
+        for d in ("2024-12-31", "2025-12-31")
+    ]
+    return pd.concat(parts, ignore_index=True)
+
+
+@pytest.fixture(scope="session")
+def trained(config, oot_data):
+    from credit_grading.training import train_models
+
+    return train_models(oot_data, config)

@@ -16,9 +16,10 @@ LAYERS = [
     {"synth"},
     {"specs"},  # fitted results as plain data
     {"engine"},  # the one scoring core, compiled from specs
-    {"binning"},
+    {"binning", "splits", "evaluation", "calibration"},
     {"selection"},
-    {"scorecard"},
+    {"scorecard", "gbm"},
+    {"training"},
     {"cli"},
 ]
 

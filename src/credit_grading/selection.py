@@ -87,7 +87,7 @@ def _stepwise(woe, y, names, forced, cfg: SelectionConfig, rng) -> tuple[list[st
     xtr, ytr, xva, yva = woe[tr], y[tr], woe[va], y[va]
     idx = {nm: i for i, nm in enumerate(names)}
     kind = cfg.stepwise_criterion
-    if cfg.stepwise is StepwiseMethod.FORWARD:
+    if cfg.stepwise == StepwiseMethod.FORWARD:
         chosen = [idx[f] for f in forced]
         best = _criterion(xtr, ytr, xva, yva, chosen, kind)
         pool = [i for i in range(len(names)) if i not in chosen]
@@ -169,7 +169,7 @@ def select_features(
         dropped.append(Dropped(keep[worst], "high_vif", f"VIF {v[worst]:.2f} above {cfg.max_vif}"))
         keep.pop(worst)
 
-    if cfg.stepwise is not StepwiseMethod.NONE and len(keep) > 1:
+    if cfg.stepwise != StepwiseMethod.NONE and len(keep) > 1:
         rng = np.random.default_rng(0)
         sub = np.asarray([col[n] for n in keep])
         kept, more = _stepwise(woe[:, sub], np.asarray(y), keep, forced, cfg, rng)

@@ -63,8 +63,9 @@ def _build() -> dict[str, object]:
                 out[i] = lut[slot_of(np.float64(x[i]), splits, specials, r)]
 
     @njit(cache=True, nogil=True)
-    def top_k(points, max_points, k, out_idx, out_val):  # pragma: no cover - compiled
-        nf, n = points.shape
+    def top_k(values, offsets, sign, k, out_idx, out_val):  # pragma: no cover - compiled
+        # Per row, the k largest of offsets[f] + sign * values[f, row] that are positive.
+        nf, n = values.shape
         vals = np.empty(k, dtype=np.float64)
         idxs = np.empty(k, dtype=np.int16)
         for row in range(n):
@@ -72,7 +73,7 @@ def _build() -> dict[str, object]:
                 vals[j] = 0.0
                 idxs[j] = -1
             for f in range(nf):
-                s = max_points[f] - points[f, row]
+                s = offsets[f] + sign * values[f, row]
                 if s > vals[k - 1]:
                     pos = k - 1
                     while pos > 0 and s > vals[pos - 1]:
@@ -111,5 +112,5 @@ def numeric_points_into(x, missing, splits, specials, lut, out) -> None:
     _build()["numeric_points"](x, missing, splits, specials, lut, out)
 
 
-def top_k_into(points, max_points, k, out_idx, out_val) -> None:
-    _build()["top_k"](points, max_points, k, out_idx, out_val)
+def top_k_into(values, offsets, sign, k, out_idx, out_val) -> None:
+    _build()["top_k"](values, np.ascontiguousarray(offsets, dtype=np.float64), float(sign), k, out_idx, out_val)

@@ -60,4 +60,18 @@ def top_k_points(points: np.ndarray, max_points: np.ndarray, k: int, out_idx: np
     k = min(k, points.shape[0])
     if k == 0 or points.shape[1] == 0:
         return
-    top_k_into(points, max_points, k, out_idx, out_val)
+    top_k_into(points, max_points, -1.0, k, out_idx, out_val)
+
+
+def top_k_contributions(contributions: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Top-k features pushing risk up, from a (rows, features) matrix of contributions to
+    the log-odds (SHAP values): the largest positive contributions, most adverse first,
+    ties to the feature listed first, -1 where fewer than k contributions are positive.
+    The same format as the scorecard's reasons."""
+    n, f = contributions.shape
+    k = min(k, f)
+    idx = np.empty((n, k), dtype=np.int16)
+    val = np.empty((n, k), dtype=np.float64)
+    if k and n:
+        top_k_into(contributions.T, np.zeros(f), 1.0, k, idx, val)
+    return idx, val

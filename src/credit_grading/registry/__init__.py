@@ -17,16 +17,18 @@ from credit_grading.registry.uscc import check_uscc, is_valid_uscc, uscc_check_c
 from credit_grading.registry.validate import REASONS, ValidationResult, validate_table
 
 
-def load_registry(path: Path | str, config: Config | RegistrySchema | None = None) -> ValidationResult:
+def load_registry(
+    path: Path | str, config: Config | RegistrySchema | None = None, *, passthrough: tuple[str, ...] = ()
+) -> ValidationResult:
     """Read a registry file (CSV or Parquet) and validate it as a whole.
 
     ``config`` may be a :class:`Config`, a :class:`RegistrySchema` or ``None`` for the
-    built-in default. Table-level problems raise
+    built-in default; ``passthrough`` names columns outside the contract to carry along. Table-level problems raise
     :class:`~credit_grading.exceptions.SchemaError`; row-level problems go to the rejects.
     """
     schema = config if isinstance(config, RegistrySchema) else RegistrySchema.from_config(config or load_config())
-    table, ignored = read_registry_table(path, schema)
-    return validate_table(table, schema, source=str(path), ignored_columns=ignored)
+    table, ignored = read_registry_table(path, schema, extra=passthrough)
+    return validate_table(table, schema, source=str(path), ignored_columns=ignored, passthrough=passthrough)
 
 
 __all__ = [

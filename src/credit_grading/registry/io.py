@@ -81,7 +81,9 @@ def check_columns(columns: list[str], schema: RegistrySchema, source: str) -> li
     return [c for c in columns if c not in known]
 
 
-def read_registry_table(path: Path | str, schema: RegistrySchema) -> tuple[pa.Table, list[str]]:
+def read_registry_table(
+    path: Path | str, schema: RegistrySchema, extra: tuple[str, ...] | list[str] = ()
+) -> tuple[pa.Table, list[str]]:
     """Read the known columns of a registry file into an Arrow table.
 
     Returns the table and the list of ignored (unknown) column names. CSV columns are first
@@ -91,7 +93,10 @@ def read_registry_table(path: Path | str, schema: RegistrySchema) -> tuple[pa.Ta
     path = Path(path)
     columns = read_columns(path)
     ignored = check_columns(columns, schema, str(path))
-    wanted = [c for c in schema.known_columns if c in columns]
+    missing_extra = [c for c in extra if c not in columns]
+    if missing_extra:
+        raise SchemaError(f"{path} has no column(s) {', '.join(missing_extra)} to pass through")
+    wanted = [c for c in schema.known_columns if c in columns] + [c for c in extra if c not in schema.known_columns]
     fmt = file_format(path)
     try:
         table = pq.read_table(path, columns=wanted) if fmt == "parquet" else _read_csv(path, schema, wanted)
@@ -102,13 +107,14 @@ def read_registry_table(path: Path | str, schema: RegistrySchema) -> tuple[pa.Ta
 
 def _read_csv(path: Path, schema: RegistrySchema, wanted: list[str]) -> pa.Table:
     read_opts = pacsv.ReadOptions(block_size=1 << 24)
-    typed = {c: schema.csv_read_type(c) for c in wanted}
+    known = set(schema.known_columns)
+    typed = {c: schema.csv_read_type(c) for c in wanted if c in known}
     try:
         convert = pacsv.ConvertOptions(column_types=typed, include_columns=wanted, strings_can_be_null=True)
         return pacsv.read_csv(path, read_options=read_opts, convert_options=convert)
     except pa.ArrowInvalid:
         # Some value does not convert: read everything as text; validation names it.
-        as_text = {c: pa.string() for c in wanted}
+        as_text = {c: pa.string() for c in wanted if c in known}
         convert = pacsv.ConvertOptions(column_types=as_text, include_columns=wanted, strings_can_be_null=True)
         return pacsv.read_csv(path, read_options=read_opts, convert_options=convert)
 

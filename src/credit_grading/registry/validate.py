@@ -268,6 +268,7 @@ def validate_table(
     row_offset: int = 0,
     source: str = "the input table",
     ignored_columns: tuple[str, ...] | list[str] | None = None,
+    passthrough: tuple[str, ...] | list[str] = (),
 ) -> ValidationResult:
     """Validate a registry table and split it into typed valid rows and rejects.
 
@@ -282,6 +283,9 @@ def validate_table(
         numbers are 1-based positions in the whole file.
     source : str
         How to name the table in error messages.
+    passthrough : sequence of str
+        Columns outside the contract to carry, unchecked, into the valid rows (e.g. the
+        synthetic registry's ``true_pd``); they are not listed as ignored.
 
     Returns
     -------
@@ -310,7 +314,7 @@ def validate_table(
 
     # Entity key.
     ids = _column(table, schema.id_column)
-    if schema.id_format is IdFormat.USCC:
+    if schema.id_format == IdFormat.USCC:
         if not (_is_text(ids.type) or pa.types.is_null(ids.type) or pa.types.is_dictionary(ids.type)):
             col.table_problems.append(
                 f"column {schema.id_column!r} should hold 18-character codes (text) but is of type {ids.type}"
@@ -362,11 +366,15 @@ def validate_table(
     bad = col.bad_rows(n)
     keep = np.flatnonzero(~bad)
     data = _typed_frame(table, schema, out, keep, row_offset)
+    for name in passthrough:
+        if name not in present:
+            raise SchemaError(f"{source} has no column {name!r} to pass through")
+        data[name] = table.column(name).take(pa.array(keep)).to_numpy(zero_copy_only=False)
     return ValidationResult(
         data=data,
         rejects=col.rejects(),
         rows_read=n,
-        ignored_columns=tuple(ignored_columns),
+        ignored_columns=tuple(c for c in ignored_columns if c not in set(passthrough)),
         missing_optional_columns=tuple(missing_optional),
     )
 
@@ -380,7 +388,7 @@ def _duplicates(ids: pa.Array, id_ok: np.ndarray, schema: RegistrySchema, col: _
     if counts.max() == 1:
         return
     dup = np.zeros(rows.size, dtype=bool)
-    if schema.duplicates is DuplicatePolicy.KEEP_FIRST:
+    if schema.duplicates == DuplicatePolicy.KEEP_FIRST:
         dup[:] = True
         dup[first] = False
         detail = "the same key appears on an earlier row; the first is kept"

@@ -81,7 +81,8 @@ class ScorecardSpec:
 
     def pd_from_score(self, score: np.ndarray) -> np.ndarray:
         """The logistic regression's own PD for a score (before any calibration)."""
-        return 1.0 / (1.0 + np.exp((np.asarray(score, dtype=np.float64) - self.offset) / self.factor))
+        z = (np.asarray(score, dtype=np.float64) - self.offset) / self.factor
+        return np.exp(-np.logaddexp(0.0, z))  # 1 / (1 + e^z) without overflow
 
     def points_table(self) -> pd.DataFrame:
         """Feature, bin, range or levels, count, event rate, WoE, IV and points."""

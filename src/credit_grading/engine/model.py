@@ -1,0 +1,86 @@
+"""The whole model in the scoring core: scorecard and GBM, calibrated PDs, the champion.
+
+>>> result = CompiledModel(spec).score(table, reasons=3)   # doctest: +SKIP
+>>> result.frame()[["score", "pd", "reason_1"]]            # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from credit_grading.columns import Tabular
+from credit_grading.engine.gbm import CompiledGbm
+from credit_grading.engine.scorecard import CompiledScorecard
+from credit_grading.specs.model import ModelSpec
+
+
+@dataclass
+class ModelResult:
+    """Scores of both models, their PDs, the champion's PD and reasons."""
+
+    score: np.ndarray | None  # scorecard points
+    margin: np.ndarray | None  # GBM raw log-odds
+    pd_scorecard: np.ndarray | None
+    pd_gbm: np.ndarray | None
+    pd: np.ndarray  # the champion's calibrated PD
+    champion: str
+    reason_names: tuple[str, ...]
+    reason_index: np.ndarray | None
+    reason_value: np.ndarray | None
+    reason_labels: tuple[tuple[str, str], ...] = ()
+
+    def frame(self) -> pd.DataFrame:
+        cols: dict[str, object] = {}
+        for name in ("score", "margin", "pd_scorecard", "pd_gbm", "pd"):
+            v = getattr(self, name)
+            if v is not None:
+                cols[name] = v
+        if self.reason_index is not None:
+            ids = np.array([*self.reason_names, None], dtype=object)
+            zh = np.array([*(lab[0] for lab in self.reason_labels), None], dtype=object)
+            en = np.array([*(lab[1] for lab in self.reason_labels), None], dtype=object)
+            for j in range(self.reason_index.shape[1]):
+                idx = self.reason_index[:, j]
+                cols[f"reason_{j + 1}"] = ids[idx]
+                cols[f"reason_{j + 1}_value"] = self.reason_value[:, j]
+                cols[f"reason_{j + 1}_zh"] = zh[idx]
+                cols[f"reason_{j + 1}_en"] = en[idx]
+        return pd.DataFrame(cols)
+
+
+class CompiledModel:
+    def __init__(self, spec: ModelSpec) -> None:
+        self.spec = spec
+        self.scorecard = CompiledScorecard(spec.scorecard) if spec.scorecard is not None else None
+        self.gbm = CompiledGbm(spec.gbm) if spec.gbm is not None else None
+
+    def score(self, data: Tabular, *, reasons: int = 0, threads: int | None = None) -> ModelResult:
+        spec = self.spec
+        score = margin = pd_sc = pd_gbm = None
+        r_idx = r_val = None
+        names: tuple[str, ...] = ()
+        labels: tuple[tuple[str, str], ...] = ()
+        if self.scorecard is not None:
+            want = reasons if spec.champion == "scorecard" else 0
+            res = self.scorecard.score(data, reasons=want, points=False, threads=threads)
+            score = res.score
+            if "scorecard" in spec.calibration:
+                pd_sc = spec.calibration["scorecard"].apply(score)
+            if want:
+                r_idx, r_val, names = res.reason_index, res.reason_value, res.feature_names
+                labels = tuple((f.name_zh or f.name, f.name_en or f.name) for f in spec.scorecard.features)
+        if self.gbm is not None:
+            x = self.gbm.matrix(data)
+            margin = self.gbm.margin(x, threads=threads)
+            if "gbm" in spec.calibration:
+                pd_gbm = spec.calibration["gbm"].apply(margin)
+            if spec.champion == "gbm" and reasons:
+                contrib = self.gbm.contributions(x, threads=threads)
+                r_idx, r_val = self.gbm.reasons(contrib, reasons)
+                names = self.gbm.feature_names
+                labels = tuple((f.name_zh or f.name, f.name_en or f.name) for f in spec.gbm.features)
+        champion_pd = pd_gbm if spec.champion == "gbm" else pd_sc
+        return ModelResult(score, margin, pd_sc, pd_gbm, champion_pd, spec.champion, names, r_idx, r_val, labels)
