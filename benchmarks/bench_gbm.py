@@ -1,0 +1,120 @@
+"""Benchmark: the GBM in the scoring core against LightGBM and shap on the same rows.
+
+Run by hand (not a test):
+
+    .venv/bin/python benchmarks/bench_gbm.py                  # 200k training rows, 1M scored
+    .venv/bin/python benchmarks/bench_gbm.py --rows 1000000 --explain-rows 50000
+
+Trains the default GBM (early stopping on a validation split; the time is printed), then on
+the same rows:
+- scoring: ``CompiledGbm.margin`` from the Arrow table as read from Parquet (encoding
+  included) against ``booster.predict(raw_score=True)`` on the already-encoded matrix
+  (the best case for LightGBM); results must be identical; our overhead is the ratio;
+- explaining: LightGBM ``pred_contrib`` (what the engine uses today) against
+  ``shap.TreeExplainer`` (path-dependent TreeSHAP); rows/s of each and the ratio, and the
+  largest difference between them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from credit_grading.config import load_config
+from credit_grading.gbm import GbmModel
+from credit_grading.registry import validate_table
+from credit_grading.registry.schema import RegistrySchema
+from credit_grading.splits import split_frame
+from credit_grading.synth import generate_registry, write_registry
+
+
+def best_of(repeat, fn, *args, **kwargs):
+    best, out = float("inf"), None
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        out = fn(*args, **kwargs)
+        best = min(best, time.perf_counter() - t0)
+    return out, best
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--train-rows", type=int, default=200_000)
+    ap.add_argument("--rows", type=int, default=1_000_000)
+    ap.add_argument("--explain-rows", type=int, default=20_000)
+    ap.add_argument("--shap-rows", type=int, default=5_000)
+    ap.add_argument("--repeat", type=int, default=3)
+    args = ap.parse_args()
+    warnings.simplefilter("ignore")
+    threads = os.cpu_count() or 1
+    config = load_config()
+    schema = RegistrySchema.from_config(config)
+
+    # One snapshot, split stratified: 60% train, 20% validation (early stopping), 20% test.
+    data = validate_table(generate_registry(round(args.train_rows / 0.6), seed=1).table, schema).data
+    parts = split_frame(data, config)
+    t0 = time.perf_counter()
+    model = GbmModel(config).fit(parts.train, parts.valid)
+    t_fit = time.perf_counter() - t0
+    spec = model.spec_
+    print(
+        f"GBM training on {len(parts.train):,} rows (+{len(parts.valid):,} for early stopping): {t_fit:.1f} s; "
+        f"{spec.best_iteration} trees, {config.gbm.num_leaves} leaves max, {len(spec.features)} features; "
+        f"{threads} threads"
+    )
+    engine = model.compiled()
+    booster = engine.booster
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "r.parquet"
+        write_registry(generate_registry(args.rows, seed=2), path)
+        table = pq.read_table(path)
+        days = pc.subtract(pc.cast(table["as_of"], pa.int32()), pc.cast(table["established_on"], pa.int32()))
+        table = table.append_column("firm_age_years", pc.divide(pc.cast(days, pa.float64()), 365.25))
+
+    x = engine.matrix(table)
+    ours, t_ours = best_of(args.repeat, engine.margin, table, threads=threads)
+    ref, t_ref = best_of(args.repeat, booster.predict, x, raw_score=True, num_threads=threads)
+    _, t_enc = best_of(args.repeat, engine.matrix, table)
+    same = np.array_equal(ours, ref)
+    print(f"\nscoring {args.rows:,} rows")
+    print(f"booster.predict(raw_score) on the encoded matrix: {t_ref:6.2f} s  {args.rows / t_ref:>12,.0f} rows/s")
+    print(f"engine margin from the Arrow table:               {t_ours:6.2f} s  {args.rows / t_ours:>12,.0f} rows/s")
+    print(
+        f"  of which encoding: {t_enc:.3f} s; engine / booster = {t_ours / t_ref:.3f} (overhead {100 * (t_ours / t_ref - 1):+.1f}%); identical: {same}"
+    )
+
+    xe = x[: args.explain_rows]
+    contrib, t_pc = best_of(1, engine.contributions, xe, threads=threads)
+    print("\nexplaining (all features, all rows)")
+    print(
+        f"LightGBM pred_contrib:   {args.explain_rows:,} rows in {t_pc:6.2f} s  {args.explain_rows / t_pc:>10,.0f} rows/s"
+    )
+    import shap
+
+    xs = x[: args.shap_rows]
+    explainer = shap.TreeExplainer(booster)
+    t0 = time.perf_counter()
+    sv = explainer.shap_values(xs)
+    t_shap = time.perf_counter() - t0
+    sv = sv[1] if isinstance(sv, list) else sv
+    diff = float(np.max(np.abs(sv - contrib[: args.shap_rows, :-1])))
+    print(
+        f"shap.TreeExplainer:      {args.shap_rows:,} rows in {t_shap:6.2f} s  {args.shap_rows / t_shap:>10,.0f} rows/s"
+    )
+    print(
+        f"pred_contrib / TreeExplainer speed: x{(args.explain_rows / t_pc) / (args.shap_rows / t_shap):.2f}; max |diff| {diff:.2e}"
+    )
+
+
+if __name__ == "__main__":
+    main()
