@@ -75,11 +75,18 @@ def test_catalogue_command(tmp_path):
 
 
 def test_demo_runs_on_defaults(tmp_path):
-    res = runner.invoke(app, ["demo", "--rows", "3000", "--out", str(tmp_path / "demo")])
+    out = tmp_path / "demo"
+    res = runner.invoke(app, ["demo", "--rows", "6000", "--out", str(out)])
     assert res.exit_code == 0, res.output
-    summary = json.loads((tmp_path / "demo" / "validation.json").read_text())
-    assert summary["rows_read"] == 3000 and summary["rows_rejected"] == 30
-    assert (tmp_path / "demo" / "rejects.csv").exists()
+    summary = json.loads((out / "validation_2024-12-31.json").read_text())
+    assert summary["rows_read"] == 6000 and summary["rows_rejected"] == 60
+    assert (out / "rejects_2024-12-31.csv").exists()
+    evaluation = json.loads((out / "evaluation.json").read_text())
+    assert set(evaluation["test"]) == {"scorecard", "gbm", "oracle"}
+    assert evaluation["split"]["method"] == "time"
+    assert "Champion: gbm" in res.output and "oracle" in res.output
+    for name in ("scorecard.json", "gbm.json", "points.csv"):
+        assert (out / name).stat().st_size > 0
 
 
 def test_version():
