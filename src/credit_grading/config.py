@@ -197,10 +197,14 @@ class GbmConfig(_Section):
     """The LightGBM challenger. Monotone constraints follow the catalogue's risk directions
     for numeric and flag features; categorical features are native LightGBM categoricals."""
 
-    num_leaves: int = Field(default=15, ge=2, le=4096)
-    max_depth: int = Field(default=5, ge=-1, le=64)
-    learning_rate: float = Field(default=0.05, gt=0.0, le=1.0)
-    n_estimators: int = Field(default=1000, ge=1, le=100_000)
+    # Shallow trees by default: each tree then has few cells, so exact TreeSHAP is a table
+    # lookup (see credit_grading.engine.fast_gbm), at no loss of quality on our registry
+    # (measured in the closing note of the explanations work: depth 2 and depth 5 reach the
+    # same out-of-time Gini).
+    num_leaves: int = Field(default=4, ge=2, le=4096)
+    max_depth: int = Field(default=2, ge=-1, le=64)
+    learning_rate: float = Field(default=0.1, gt=0.0, le=1.0)
+    n_estimators: int = Field(default=2000, ge=1, le=100_000)
     early_stopping_rounds: int = Field(default=50, ge=1)
     min_data_in_leaf: int = Field(default=200, ge=1)
     feature_fraction: float = Field(default=0.9, gt=0.0, le=1.0)

@@ -3,9 +3,10 @@
 Encoding is vectorised: numeric columns as float64 (NaN missing), categorical columns as
 the index of the level in the spec's level list, mapped once per distinct level; a missing
 value and a level never seen in training become NaN, which LightGBM treats as missing. The
-matrix is column-major, which LightGBM reads without a copy. Margins and contributions
-come from LightGBM's own predictor on the model text (a compiled evaluator of our own
-replaces it where it is faster).
+matrix is column-major, which LightGBM reads without a copy. Margins and TreeSHAP values
+come from our own compiled evaluator (:mod:`credit_grading.engine.fast_gbm`: binned
+scoring, exact TreeSHAP by per-tree cell tables), which gives LightGBM's numbers; with
+``backend="lightgbm"`` they come from LightGBM's own predictor instead.
 """
 
 from __future__ import annotations
@@ -44,10 +45,22 @@ def encode_matrix(spec_features, data: Tabular) -> tuple[np.ndarray, dict[str, i
 class CompiledGbm:
     """A :class:`~credit_grading.specs.gbm.GbmSpec` ready to score."""
 
-    def __init__(self, spec: GbmSpec) -> None:
+    def __init__(self, spec: GbmSpec, backend: str = "fast") -> None:
+        if backend not in ("fast", "lightgbm"):
+            raise ValueError(f"backend must be 'fast' or 'lightgbm', got {backend!r}")
         self.spec = spec
+        self.backend = backend
         self.feature_names = spec.feature_names
         self._booster = None
+        self._fast = None
+
+    @property
+    def fast(self):
+        if self._fast is None:
+            from credit_grading.engine.fast_gbm import FastGbm
+
+            self._fast = FastGbm(self.spec.model_text)
+        return self._fast
 
     @property
     def booster(self):
@@ -63,6 +76,8 @@ class CompiledGbm:
     def margin(self, data: Tabular, threads: int | None = None) -> np.ndarray:
         """Raw log-odds of every row."""
         x = data if isinstance(data, np.ndarray) else self.matrix(data)
+        if self.backend == "fast":
+            return self.fast.margin(x, threads=threads)
         return self.booster.predict(x, raw_score=True, num_threads=threads or (os.cpu_count() or 1))
 
     def contributions(
@@ -70,9 +85,11 @@ class CompiledGbm:
     ) -> np.ndarray:
         """TreeSHAP values, shape (rows, features + 1); the last column is the expected value.
 
-        Rows are explained in chunks (bounded memory) by LightGBM on all cores.
+        With the LightGBM backend rows are explained in chunks (bounded memory) on all cores.
         """
         x = data if isinstance(data, np.ndarray) else self.matrix(data)
+        if self.backend == "fast":
+            return self.fast.contributions(x, threads=threads)
         n, nf = x.shape
         out = np.empty((n, nf + 1), dtype=np.float64)
         for s in range(0, n, chunk_rows):

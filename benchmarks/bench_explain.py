@@ -1,0 +1,128 @@
+"""Benchmark: our GBM scoring and exact TreeSHAP against LightGBM and shap, same rows.
+
+Run by hand (not a test):
+
+    .venv/bin/python benchmarks/bench_explain.py
+    .venv/bin/python benchmarks/bench_explain.py --rows 1000000 --reference-rows 20000
+
+Two models trained on the synthetic registry (200k rows, early stopping on 50k):
+- the default configuration (shallow trees, chosen to be cheap to explain);
+- a 400-tree × 31-leaf reference model (no early stopping), like the one in the issue.
+For each, on the same rows and 2 threads: our scoring (binning included) against
+``booster.predict(raw_score=True)``; our SHAP against LightGBM ``pred_contrib`` and
+``shap.TreeExplainer`` (path-dependent). Prints rows/s, ratios and the largest differences,
+and how many trees are explained by table lookup.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+import warnings
+
+import numpy as np
+
+from credit_grading.config import load_config
+from credit_grading.engine.gbm import CompiledGbm
+from credit_grading.gbm import GbmModel
+from credit_grading.registry import validate_table
+from credit_grading.registry.schema import RegistrySchema
+from credit_grading.synth import generate_registry
+
+
+def timed(fn, *args, **kwargs):
+    t0 = time.perf_counter()
+    out = fn(*args, **kwargs)
+    return out, time.perf_counter() - t0
+
+
+def compare(name: str, engine: CompiledGbm, x: np.ndarray, n_score: int, n_explain: int, n_shap: int) -> None:
+    import shap
+
+    threads = os.cpu_count() or 1
+    booster = engine.booster
+    fast = engine.fast
+    xs = x[:n_score]
+    fast.margin(xs[:1000])  # compile the kernels before timing
+    ours, t_ours = timed(fast.margin, xs, threads=threads)
+    ref, t_ref = timed(booster.predict, xs, raw_score=True, num_threads=threads)
+    print(
+        f"\n== {name}: {booster.num_trees()} trees, up to {max(t['num_leaves'] for t in booster.dump_model()['tree_info'])} leaves"
+    )
+    print(f"scoring {n_score:,} rows: ours {t_ours:.2f} s ({n_score / t_ours:,.0f} rows/s), "
+          f"booster.predict {t_ref:.2f} s ({n_score / t_ref:,.0f} rows/s): x{t_ref / t_ours:.1f}; "
+          f"max |diff| {np.max(np.abs(ours - ref)):.1e}")  # fmt: skip
+    xe = x[:n_explain]
+    t0 = time.perf_counter()
+    summary = fast.table_summary()
+    t_tables = time.perf_counter() - t0
+    fast.contributions(xe[:1000])
+    phi, t_phi = timed(fast.contributions, xe, threads=threads)
+    n_pc = min(n_explain, n_shap * 4)
+    pc, t_pc = timed(booster.predict, xe[:n_pc], pred_contrib=True, num_threads=threads)
+    xs2 = xe[:n_shap]
+    explainer = shap.TreeExplainer(booster)
+    sv, t_sv = timed(explainer.shap_values, xs2)
+    sv = sv[1] if isinstance(sv, list) else sv
+    r_ours, r_pc, r_sv = n_explain / t_phi, n_pc / t_pc, n_shap / t_sv
+    print(f"tables: {summary['tabulated']}/{summary['trees']} trees by lookup, {summary['table_values']:,} values, "
+          f"built in {t_tables:.1f} s (once per model)")  # fmt: skip
+    print(f"SHAP ours:               {n_explain:>9,} rows {t_phi:7.2f} s  {r_ours:>10,.0f} rows/s")
+    print(
+        f"LightGBM pred_contrib:   {n_pc:>9,} rows {t_pc:7.2f} s  {r_pc:>10,.0f} rows/s  -> ours x{r_ours / r_pc:.1f}"
+    )
+    print(
+        f"shap.TreeExplainer:      {n_shap:>9,} rows {t_sv:7.2f} s  {r_sv:>10,.0f} rows/s  -> ours x{r_ours / r_sv:.1f}"
+    )
+    print(f"max |diff| vs pred_contrib {np.max(np.abs(phi[:n_pc] - pc)):.1e}, "
+          f"vs TreeExplainer {np.max(np.abs(phi[:n_shap, :-1] - sv)):.1e}")  # fmt: skip
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rows", type=int, default=1_000_000, help="rows scored and explained (default model)")
+    ap.add_argument("--reference-rows", type=int, default=20_000, help="rows explained (reference model)")
+    ap.add_argument("--shap-rows", type=int, default=5_000)
+    args = ap.parse_args()
+    warnings.simplefilter("ignore")
+    config = load_config()
+    schema = RegistrySchema.from_config(config)
+    data = validate_table(generate_registry(250_000, seed=1).table, schema).data
+    rng = np.random.default_rng(0)
+    valid = rng.random(len(data)) < 0.2
+    train, val = data[~valid], data[valid]
+    score_rows = validate_table(generate_registry(args.rows, seed=2).table, schema).data
+
+    t0 = time.perf_counter()
+    default = GbmModel(config).fit(train, val)
+    print(
+        f"default model trained in {time.perf_counter() - t0:.1f} s: {config.gbm.max_depth=} {config.gbm.num_leaves=}"
+    )
+    engine = CompiledGbm(default.spec_)
+    x = engine.matrix(score_rows)
+    compare("default model", engine, x, args.rows, args.rows, args.shap_rows)
+
+    ref_cfg = config.model_copy(
+        update={
+            "gbm": config.gbm.model_copy(
+                update={
+                    "num_leaves": 31,
+                    "max_depth": -1,
+                    "learning_rate": 0.05,
+                    "n_estimators": 400,
+                    "early_stopping_rounds": 10_000,
+                }
+            )
+        }
+    )
+    t0 = time.perf_counter()
+    reference = GbmModel(ref_cfg).fit(train, val)
+    print(f"\nreference model trained in {time.perf_counter() - t0:.1f} s")
+    engine = CompiledGbm(reference.spec_)
+    compare("400 x 31 reference model", engine, engine.matrix(score_rows), args.rows, args.reference_rows,
+            min(args.shap_rows, args.reference_rows))  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,405 @@
+"""Compiled kernels for tree ensembles (numba; compiled on first use, cached on disk).
+
+- ``predict_bins``: raw margins from binned rows (small-integer compares at every node);
+- ``tree_shap``: exact path-dependent TreeSHAP of one tree for one float row — the
+  algorithm of Lundberg et al. (the one LightGBM's ``pred_contrib`` and
+  ``shap.TreeExplainer`` run), node weights being training row counts;
+- ``shap_tables``: SHAP values of whole cells of a tree at once, looked up per row.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from credit_grading.engine.trees import K_ZERO
+
+_K: dict[str, object] = {}
+
+
+def build() -> dict[str, object]:
+    if _K:
+        return _K
+    from numba import njit
+
+    kz = K_ZERO
+
+    @njit(cache=True, nogil=True, boundscheck=False)
+    def predict_bins(
+        xb,
+        trees,
+        node_start,
+        leaf_start,
+        feature,
+        kind,
+        node_bin,
+        left,
+        right,
+        nanb,
+        zbin,
+        zlo,
+        zhi,
+        dleft,
+        cat_start,
+        cat_words,
+        bits,
+        n_cats,
+        leaf_value,
+        out,
+    ):  # pragma: no cover
+        # Sum of the given trees' outputs per row. The decision is written out here (not in
+        # a helper) so the loop stays tight.
+        for r in range(xb.shape[1]):
+            s = 0.0
+            for j in range(trees.shape[0]):
+                t = trees[j]
+                node = node_start[t]
+                if node_start[t + 1] == node:
+                    s += leaf_value[leaf_start[t]]
+                    continue
+                while node >= 0:
+                    b = np.int64(xb[feature[node], r])
+                    k = kind[node]
+                    if k == 0:  # numerical, NaN read as 0.0, no missing handling
+                        if b == nanb[node]:
+                            b = zbin[node]
+                        go_left = b <= node_bin[node]
+                    elif k == 1:  # categorical
+                        go_left = False
+                        if b < n_cats[feature[node]]:
+                            w = b >> 5
+                            go_left = w < cat_words[node] and (bits[cat_start[node] + w] >> (b & 31)) & 1 == 1
+                    elif k == 2:  # numerical, NaN is missing: default direction
+                        go_left = dleft[node] if b == nanb[node] else b <= node_bin[node]
+                    else:  # numerical, zero (and NaN read as 0.0) is missing
+                        if b == nanb[node]:
+                            b = zbin[node]
+                        go_left = dleft[node] if (zlo[node] <= b and b <= zhi[node]) else b <= node_bin[node]
+                    node = left[node] if go_left else right[node]
+                s += leaf_value[-node - 1]
+            out[r] = s
+
+    @njit(cache=True, nogil=True, inline="always")
+    def decide_float(x, node, decision, threshold, left, right, cat_start, cat_words, bits):  # pragma: no cover
+        d = decision[node]
+        if d & 1:
+            if x != x:
+                return right[node]
+            c = int(x)
+            if c < 0:
+                return right[node]
+            w = c >> 5
+            if w < cat_words[node] and (bits[cat_start[node] + w] >> (c & 31)) & 1:
+                return left[node]
+            return right[node]
+        mt = (d >> 2) & 3
+        if x != x and mt != 2:
+            x = 0.0
+        if (mt == 1 and -kz < x and x <= kz) or (mt == 2 and x != x):
+            return left[node] if d & 2 else right[node]
+        return left[node] if x <= threshold[node] else right[node]
+
+    @njit(cache=True, nogil=True)
+    def extend(pf, pz, po, pw, base, ud, zf, of, fi):  # pragma: no cover - compiled
+        pf[base + ud] = fi
+        pz[base + ud] = zf
+        po[base + ud] = of
+        pw[base + ud] = 1.0 if ud == 0 else 0.0
+        for i in range(ud - 1, -1, -1):
+            pw[base + i + 1] += of * pw[base + i] * (i + 1) / (ud + 1)
+            pw[base + i] = zf * pw[base + i] * (ud - i) / (ud + 1)
+
+    @njit(cache=True, nogil=True)
+    def unwind(pf, pz, po, pw, base, ud, pi):  # pragma: no cover - compiled
+        one = po[base + pi]
+        zero = pz[base + pi]
+        nxt = pw[base + ud]
+        for i in range(ud - 1, -1, -1):
+            if one != 0:
+                tmp = pw[base + i]
+                pw[base + i] = nxt * (ud + 1) / ((i + 1) * one)
+                nxt = tmp - pw[base + i] * zero * (ud - i) / (ud + 1)
+            else:
+                pw[base + i] = (pw[base + i] * (ud + 1)) / (zero * (ud - i))
+        for i in range(pi, ud):
+            pf[base + i] = pf[base + i + 1]
+            pz[base + i] = pz[base + i + 1]
+            po[base + i] = po[base + i + 1]
+
+    @njit(cache=True, nogil=True)
+    def unwound_sum(pf, pz, po, pw, base, ud, pi):  # pragma: no cover - compiled
+        one = po[base + pi]
+        zero = pz[base + pi]
+        nxt = pw[base + ud]
+        total = 0.0
+        for i in range(ud - 1, -1, -1):
+            if one != 0:
+                tmp = nxt * (ud + 1) / ((i + 1) * one)
+                total += tmp
+                nxt = pw[base + i] - tmp * zero * ((ud - i) / (ud + 1))
+            else:
+                total += (pw[base + i] / zero) / ((ud - i) / (ud + 1))
+        return total
+
+    @njit(cache=True, nogil=True)
+    def shap_rec(
+        x,
+        phi,
+        node,
+        ud,
+        pbase,
+        pzf,
+        pof,
+        pfi,
+        pf,
+        pz,
+        po,
+        pw,
+        feature,
+        threshold,
+        decision,
+        left,
+        right,
+        cat_start,
+        cat_words,
+        bits,
+        node_count,
+        leaf_value,
+        leaf_count,
+    ):  # pragma: no cover
+        base = pbase + ud
+        for i in range(ud):
+            pf[base + i] = pf[pbase + i]
+            pz[base + i] = pz[pbase + i]
+            po[base + i] = po[pbase + i]
+            pw[base + i] = pw[pbase + i]
+        extend(pf, pz, po, pw, base, ud, pzf, pof, pfi)
+        if node < 0:
+            v = leaf_value[-node - 1]
+            for i in range(1, ud + 1):
+                w = unwound_sum(pf, pz, po, pw, base, ud, i)
+                phi[pf[base + i]] += w * (po[base + i] - pz[base + i]) * v
+            return
+        f = feature[node]
+        hot = decide_float(x[f], node, decision, threshold, left, right, cat_start, cat_words, bits)
+        cold = right[node] if hot == left[node] else left[node]
+        w = node_count[node]
+        hz = (node_count[hot] if hot >= 0 else leaf_count[-hot - 1]) / w
+        cz = (node_count[cold] if cold >= 0 else leaf_count[-cold - 1]) / w
+        iz = 1.0
+        io = 1.0
+        pi = 0
+        while pi <= ud:
+            if pf[base + pi] == f:
+                break
+            pi += 1
+        if pi != ud + 1:
+            iz = pz[base + pi]
+            io = po[base + pi]
+            unwind(pf, pz, po, pw, base, ud, pi)
+            ud -= 1
+        shap_rec(
+            x,
+            phi,
+            hot,
+            ud + 1,
+            base,
+            hz * iz,
+            io,
+            f,
+            pf,
+            pz,
+            po,
+            pw,
+            feature,
+            threshold,
+            decision,
+            left,
+            right,
+            cat_start,
+            cat_words,
+            bits,
+            node_count,
+            leaf_value,
+            leaf_count,
+        )
+        shap_rec(
+            x,
+            phi,
+            cold,
+            ud + 1,
+            base,
+            cz * iz,
+            0.0,
+            f,
+            pf,
+            pz,
+            po,
+            pw,
+            feature,
+            threshold,
+            decision,
+            left,
+            right,
+            cat_start,
+            cat_words,
+            bits,
+            node_count,
+            leaf_value,
+            leaf_count,
+        )
+
+    @njit(cache=True, nogil=True)
+    def tree_shap_rows(
+        x,
+        rows,
+        t,
+        node_start,
+        leaf_start,
+        max_depth,
+        feature,
+        threshold,
+        decision,
+        left,
+        right,
+        cat_start,
+        cat_words,
+        bits,
+        node_count,
+        leaf_value,
+        leaf_count,
+        phi,
+    ):  # pragma: no cover
+        # Adds tree t's SHAP values of x[rows[i]] to phi[i, :] (bias column not touched).
+        if node_start[t + 1] == node_start[t]:
+            return
+        m = max_depth[t] + 1
+        size = m * (m + 1) // 2 + m + 2
+        pf = np.empty(size, dtype=np.int64)
+        pz = np.empty(size)
+        po = np.empty(size)
+        pw = np.empty(size)
+        for i in range(rows.shape[0]):
+            shap_rec(
+                x[rows[i]],
+                phi[i],
+                node_start[t],
+                0,
+                0,
+                1.0,
+                1.0,
+                -1,
+                pf,
+                pz,
+                po,
+                pw,
+                feature,
+                threshold,
+                decision,
+                left,
+                right,
+                cat_start,
+                cat_words,
+                bits,
+                node_count,
+                leaf_value,
+                leaf_count,
+            )
+
+    @njit(cache=True, nogil=True, boundscheck=False)
+    def cells_eval(
+        xbt,
+        r0,
+        r1,
+        tab_trees,
+        used_start,
+        used_feat,
+        lut_start,
+        lut,
+        value_start,
+        values,
+        phi_start,
+        phis,
+        want_phi,
+        margin,
+        phit,
+        cell,
+    ):  # pragma: no cover - compiled
+        # Rows r0..r1 of the column-major bins xbt (features, rows). Tree by tree, every row's
+        # cell is the sum of its per-feature cell offsets; the cell gives the leaf value and,
+        # when asked, the SHAP value of each feature the tree uses (added to phit, which is
+        # feature-major for this block). Inner loops run over rows: simple, vectorisable.
+        n = r1 - r0
+        for j in range(tab_trees.shape[0]):
+            a = used_start[j]
+            b = used_start[j + 1]
+            for r in range(n):
+                cell[r] = 0
+            for u in range(a, b):
+                col = xbt[used_feat[u]]
+                ls = lut_start[u]
+                for r in range(n):
+                    cell[r] += lut[ls + col[r0 + r]]
+            vs = value_start[j]
+            for r in range(n):
+                margin[r0 + r] += values[vs + cell[r]]
+            if want_phi:
+                k = b - a
+                ps = phi_start[j]
+                for u in range(k):
+                    f = used_feat[a + u]
+                    for r in range(n):
+                        phit[f, r] += phis[ps + cell[r] * k + u]
+
+    @njit(cache=True, nogil=True, boundscheck=False)
+    def bin_columns(x, r0, r1, categorical, n_cats, bp_start, bp, out):  # pragma: no cover - compiled
+        # out[f, r] = bin of x[r, f]: numeric, the number of breakpoints below the value (binary
+        # search), NaN after them all; categorical, int(x) when listed, else the "rest" bin.
+        for f in range(x.shape[1]):
+            a = bp_start[f]
+            m = bp_start[f + 1] - a
+            for r in range(r0, r1):
+                v = x[r, f]
+                if categorical[f]:
+                    rest = n_cats[f]
+                    if v != v:
+                        out[f, r] = rest
+                    else:
+                        c = np.trunc(v)
+                        out[f, r] = np.int64(c) if (c >= 0 and c < rest) else rest
+                elif v != v:
+                    out[f, r] = m + 1
+                else:
+                    lo = 0
+                    hi = m
+                    while lo < hi:
+                        mid = (lo + hi) >> 1
+                        if bp[a + mid] < v:
+                            lo = mid + 1
+                        else:
+                            hi = mid
+                    out[f, r] = lo
+
+    _K.update(bin_columns=bin_columns, predict_bins=predict_bins, tree_shap_rows=tree_shap_rows, cells_eval=cells_eval)
+    return _K
+
+
+def expected_values(trees) -> np.ndarray:
+    """Each tree's expected output: leaf values weighted by their training counts."""
+    out = np.empty(trees.n_trees)
+    for t in range(trees.n_trees):
+        a, b = trees.leaf_start[t], trees.leaf_start[t + 1]
+        vals, cnt = trees.leaf_value[a:b], trees.leaf_count[a:b]
+        if b - a == 1:
+            out[t] = vals[0]
+        else:
+            total = trees.node_count[trees.node_start[t]]
+            acc = 0.0
+            for i in range(b - a):
+                acc += (cnt[i] / total) * vals[i]
+            out[t] = acc
+    return out
+
+
+__all__ = ["build", "expected_values", "math"]

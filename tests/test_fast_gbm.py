@@ -1,0 +1,124 @@
+"""Our compiled GBM evaluator and TreeSHAP equal LightGBM and shap on many random models."""
+
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from credit_grading.engine.fast_gbm import FastGbm
+
+
+def _train(seed, num_leaves, max_depth, trees, nan_frac, zero_as_missing, use_missing, categorical, min_leaf):
+    import lightgbm as lgb
+
+    rng = np.random.default_rng(seed)
+    n = 600
+    x = rng.normal(size=(n, 5))
+    x[:, 1] = np.round(x[:, 1])  # many exact zeros
+    x[:, 3] = rng.integers(0, 9, n)
+    x[rng.random((n, 5)) < nan_frac] = np.nan
+    y = (np.nan_to_num(x[:, 0]) + np.nan_to_num(x[:, 1]) + (x[:, 3] % 3 == 0) + rng.normal(size=n) > 0.5).astype(int)
+    params = {
+        "objective": "binary",
+        "verbose": -1,
+        "num_leaves": num_leaves,
+        "max_depth": max_depth,
+        "min_data_in_leaf": min_leaf,
+        "min_data_per_group": 5,
+        "cat_smooth": 1,
+        "zero_as_missing": zero_as_missing,
+        "use_missing": use_missing,
+        "deterministic": True,
+        "num_threads": 1,
+        "seed": seed,
+    }
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        booster = lgb.train(params, lgb.Dataset(x, y, categorical_feature=[3] if categorical else []), trees)
+    # Rows to score: the training rows plus edge cases.
+    edge = np.array(
+        [
+            [np.nan] * 5,
+            [0.0, 0.0, 0.0, -1.0, 0.0],
+            [np.inf, -np.inf, 1e300, 99.0, -0.0],
+            [1e-40, -1e-40, 0.5, 2.7, np.nan],
+            [-3.0, 3.0, np.nan, 1e9, 7.0],
+        ]
+    )
+    return booster, np.vstack([x, edge])
+
+
+model_params = st.tuples(
+    st.integers(0, 10_000),
+    st.sampled_from([2, 3, 7, 15, 31, 63]),
+    st.sampled_from([-1, 1, 2, 4, 8]),
+    st.integers(1, 25),
+    st.sampled_from([0.0, 0.1, 0.4]),
+    st.booleans(),
+    st.booleans(),
+    st.booleans(),
+    st.sampled_from([1, 5, 20, 1000]),
+)
+
+
+@settings(max_examples=40, suppress_health_check=[HealthCheck.too_slow])
+@given(model_params)
+def test_margins_and_shap_equal_lightgbm_on_random_models(p):
+    booster, x = _train(*p)
+    fast = FastGbm(booster.model_to_string())
+    np.testing.assert_allclose(fast.margin(x), booster.predict(x, raw_score=True), rtol=0, atol=1e-12)
+    ref = booster.predict(x, pred_contrib=True)
+    np.testing.assert_allclose(fast.contributions(x), ref, rtol=0, atol=1e-9)
+    # The recursion for every row (no tables) gives the same values.
+    direct = FastGbm(booster.model_to_string(), max_cells=0)
+    np.testing.assert_allclose(direct.contributions(x), ref, rtol=0, atol=1e-9)
+
+
+def test_single_leaf_trees_and_all_missing_rows():
+    booster, x = _train(1, 7, -1, 5, 0.0, False, True, False, 10_000)  # no split possible
+    assert booster.dump_model()["tree_info"][0]["num_leaves"] == 1
+    fast = FastGbm(booster.model_to_string())
+    np.testing.assert_allclose(fast.margin(x), booster.predict(x, raw_score=True), atol=1e-12)
+    np.testing.assert_allclose(fast.contributions(x), booster.predict(x, pred_contrib=True), atol=1e-12)
+
+
+def test_shap_tree_explainer_agrees():
+    import shap
+
+    booster, x = _train(7, 15, -1, 20, 0.1, False, True, True, 5)
+    fast = FastGbm(booster.model_to_string())
+    ours = fast.contributions(x[:300])
+    explainer = shap.TreeExplainer(booster)
+    theirs = explainer.shap_values(x[:300])
+    theirs = theirs[1] if isinstance(theirs, list) else theirs
+    np.testing.assert_allclose(ours[:, :-1], theirs, rtol=0, atol=1e-9)
+    assert ours[0, -1] == pytest.approx(float(np.ravel(explainer.expected_value)[-1]), abs=1e-9)
+
+
+def test_default_model_equals_lightgbm_and_shap(trained):
+    import shap
+
+    from credit_grading.engine.gbm import CompiledGbm
+
+    spec = trained.gbm.spec_
+    fast, ref = CompiledGbm(spec), CompiledGbm(spec, backend="lightgbm")
+    rows = trained.splits.test.iloc[:4000]
+    x = fast.matrix(rows)
+    np.testing.assert_allclose(fast.margin(x), ref.margin(x), rtol=0, atol=1e-12)
+    ours = fast.contributions(x)
+    np.testing.assert_allclose(ours, ref.contributions(x), rtol=0, atol=1e-9)
+    theirs = shap.TreeExplainer(ref.booster).shap_values(x[:300])
+    theirs = theirs[1] if isinstance(theirs, list) else theirs
+    np.testing.assert_allclose(ours[:300, :-1], theirs, rtol=0, atol=1e-9)
+    summary = fast.fast.table_summary()
+    assert summary["tabulated"] == summary["trees"]  # the default model is explained by lookup only
+
+
+def test_wrong_width_is_refused(trained):
+    from credit_grading.engine.fast_gbm import FastGbm
+
+    fast = FastGbm(trained.gbm.spec_.model_text)
+    with pytest.raises(ValueError, match="features"):
+        fast.margin(np.zeros((3, 2)))
