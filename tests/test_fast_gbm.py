@@ -71,9 +71,13 @@ def test_margins_and_shap_equal_lightgbm_on_random_models(p):
     np.testing.assert_allclose(fast.margin(x), booster.predict(x, raw_score=True), rtol=0, atol=1e-12)
     ref = booster.predict(x, pred_contrib=True)
     np.testing.assert_allclose(fast.contributions(x), ref, rtol=0, atol=1e-9)
-    # The recursion for every row (no tables) gives the same values.
-    direct = FastGbm(booster.model_to_string(), max_cells=0)
+    # Leaf-by-leaf tables (no cell tables), and the recursion for every row (no tables at
+    # all), give the same values.
+    leafwise = FastGbm(booster.model_to_string(), max_cells=0)
+    np.testing.assert_allclose(leafwise.contributions(x), ref, rtol=0, atol=1e-9)
+    direct = FastGbm(booster.model_to_string(), max_cells=0, max_path_features=0)
     np.testing.assert_allclose(direct.contributions(x), ref, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(direct.margin(x), booster.predict(x, raw_score=True), rtol=0, atol=1e-12)
 
 
 def test_single_leaf_trees_and_all_missing_rows():

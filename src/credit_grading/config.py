@@ -205,7 +205,7 @@ class GbmConfig(_Section):
     max_depth: int = Field(default=2, ge=-1, le=64)
     learning_rate: float = Field(default=0.1, gt=0.0, le=1.0)
     n_estimators: int = Field(default=2000, ge=1, le=100_000)
-    early_stopping_rounds: int = Field(default=50, ge=1)
+    early_stopping_rounds: int = Field(default=50, ge=0)  # 0: no early stopping, all n_estimators
     min_data_in_leaf: int = Field(default=200, ge=1)
     feature_fraction: float = Field(default=0.9, gt=0.0, le=1.0)
     bagging_fraction: float = Field(default=0.8, gt=0.0, le=1.0)

@@ -114,9 +114,15 @@ class GbmModel:
                 num_boost_round=cfg.gbm.n_estimators,
                 valid_sets=[d_va],
                 valid_names=["valid"],
-                callbacks=[lgb.early_stopping(cfg.gbm.early_stopping_rounds, verbose=False)],
+                callbacks=[lgb.early_stopping(cfg.gbm.early_stopping_rounds, verbose=False)]
+                if cfg.gbm.early_stopping_rounds
+                else [],
             )
-        best = int(booster.best_iteration or booster.current_iteration())
+        best = (
+            int(booster.best_iteration or booster.current_iteration())
+            if cfg.gbm.early_stopping_rounds
+            else (booster.current_iteration())
+        )
         self.spec_ = GbmSpec(
             features=feats,
             model_text=booster.model_to_string(num_iteration=best),

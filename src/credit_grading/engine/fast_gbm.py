@@ -4,13 +4,21 @@
 every feature once against the model's thresholds, and then:
 
 - ``margin``: walks the trees on small-integer bins (compiled, all cores);
-- ``contributions``: exact path-dependent TreeSHAP. A tree that uses k features, the
-  i-th cut by its own splits into r_i cells, has Π r_i cells, and every row in a cell
-  gets the same SHAP values (they depend only on the decisions along the paths). For each
-  tree with at most ``max_cells`` cells the SHAP values of every cell are computed once
-  (by the same TreeSHAP recursion, on one representative row per cell), and a row's
-  values are a lookup as cheap as a prediction. Trees with more cells fall back to the
-  recursion for every row.
+- ``contributions``: exact path-dependent TreeSHAP, three ways by tree size:
+
+  * cell tables: a tree that uses k features, the i-th cut by its own splits into r_i
+    cells, has Π r_i cells, and every row in a cell gets the same SHAP values (they depend
+    only on the decisions along the paths). Trees using the same features are grouped; for
+    each group with at most ``max_cells`` cells the SHAP values and output of every cell
+    are computed once (the TreeSHAP recursion on one representative row per cell), and a
+    row's values are a lookup as cheap as a prediction. Shallow trees always fit.
+  * leaf tables, for larger trees: a leaf's contribution depends only on which of its
+    path features the row follows, so each leaf keeps one row of SHAP values per pattern
+    (2^k rows for k path features, ``max_path_features`` at most); a row needs every
+    split's decision and one lookup per leaf.
+  * the recursion itself (Lundberg et al.), for trees with longer paths.
+
+Every way gives LightGBM's ``pred_contrib`` values (tests compare them on random models).
 """
 
 from __future__ import annotations
@@ -31,11 +39,12 @@ def _threads(threads: int | None) -> int:
 
 
 class FastGbm:
-    def __init__(self, model_text: str, max_cells: int = 4096) -> None:
+    def __init__(self, model_text: str, max_cells: int = 4096, max_path_features: int = 12) -> None:
         self.trees = parse_model(model_text)
         self.bins = feature_bins(self.trees)
         self.expected_value = float(expected_values(self.trees).sum())
         self.max_cells = max_cells
+        self.max_path_features = max_path_features
         self._tables = None
         self._node_args = None
         self._bin_args = None
@@ -169,7 +178,7 @@ class FastGbm:
         for feats, trees in groups.items():
             cells = cells_of(feats, trees)
             total = int(np.prod([c.max() + 1 for c in cells])) if feats else 1
-            if total <= self.max_cells:
+            if total <= self.max_cells or not feats:  # single-leaf trees: one cell, always
                 units.append((feats, trees, cells))
                 continue
             for t in trees:
@@ -213,7 +222,9 @@ class FastGbm:
                 luts.append(cells[i] * int(strides[i]))
                 n_lut += len(cells[i])
             used_start.append(used_start[-1] + len(feats))
+        leafwise, direct = self._leaf_tables(sorted(direct))
         self._tables = {
+            "leafwise": leafwise,
             "tabulated": np.arange(len(units), dtype=np.int64),
             "trees_tabulated": int(sum(len(u[1]) for u in units)),
             "used_start": np.array(used_start, np.int64),
@@ -227,6 +238,70 @@ class FastGbm:
             "direct": np.array(sorted(direct), np.int64),
         }
 
+    def _leaf_tables(self, trees: list[int]) -> tuple[dict | None, list[int]]:
+        """Per-leaf tables for trees with too many cells (each leaf: one row of SHAP values
+        per pattern of path features the row follows). Trees with a leaf whose path uses
+        more than ``max_path_features`` features stay with the recursion."""
+        tr = self.trees
+        kernel = build()["leaf_table"]
+        keep, rest = [], []
+        leaf_first, leaf_plen, pnode, pdir, pslot = [0], [0], [], [], []
+        leaf_k, leaf_feat_start, leaf_feat, leaf_tab_start, tabs = [], [0], [], [], []
+        n_tab = 0
+
+        def count(child: int) -> float:
+            return float(tr.node_count[child] if child >= 0 else tr.leaf_count[-child - 1])
+
+        for t in trees:
+            leaves = []
+            stack = [(int(tr.node_start[t]), [])]
+            while stack:
+                node, path = stack.pop()
+                if node < 0:
+                    leaves.append((node, path))
+                    continue
+                stack.append((int(tr.right[node]), [*path, (node, False)]))
+                stack.append((int(tr.left[node]), [*path, (node, True)]))
+            feats_of = [list(dict.fromkeys(int(tr.feature[n]) for n, _ in path)) for _, path in leaves]
+            if max(len(f) for f in feats_of) > self.max_path_features:
+                rest.append(t)
+                continue
+            keep.append(t)
+            for (leaf, path), feats in zip(leaves, feats_of, strict=True):
+                z = np.ones(len(feats))
+                for node, went_left in path:
+                    child = int(tr.left[node] if went_left else tr.right[node])
+                    z[feats.index(int(tr.feature[node]))] *= count(child) / count(node)
+                    pnode.append(node)
+                    pdir.append(went_left)
+                    pslot.append(feats.index(int(tr.feature[node])))
+                leaf_plen.append(len(pnode))
+                table = np.empty((1 << len(feats), len(feats)))
+                kernel(z, float(tr.leaf_value[-leaf - 1]), table)
+                leaf_k.append(len(feats))
+                leaf_feat.extend(feats)
+                leaf_feat_start.append(len(leaf_feat))
+                leaf_tab_start.append(n_tab)
+                tabs.append(table.ravel())
+                n_tab += table.size
+            leaf_first.append(len(leaf_k))
+        if not keep:
+            return None, rest
+        return {
+            "trees": np.array(keep, np.int64),
+            "leaf_first": np.array(leaf_first, np.int64),
+            "leaf_plen": np.array(leaf_plen, np.int64),
+            "pnode": np.array(pnode, np.int64),
+            "pdir": np.array(pdir, np.bool_),
+            "pslot": np.array(pslot, np.int64),
+            "leaf_k": np.array(leaf_k, np.int64),
+            "leaf_feat_start": np.array(leaf_feat_start, np.int64),
+            "leaf_feat": np.array(leaf_feat, np.int64),
+            "leaf_tab_start": np.array(leaf_tab_start, np.int64),
+            "leaf_tab": np.concatenate(tabs),
+            "max_nodes": int(max(tr.node_start[t + 1] - tr.node_start[t] for t in keep)),
+        }, rest
+
     def table_summary(self) -> dict:
         if self._tables is None:
             self._build_tables()
@@ -234,6 +309,7 @@ class FastGbm:
             "trees": self.trees.n_trees,
             "tabulated": self._tables["trees_tabulated"],
             "tables": len(self._tables["tabulated"]),
+            "leafwise": 0 if self._tables["leafwise"] is None else len(self._tables["leafwise"]["trees"]),
             "direct": len(self._tables["direct"]),
             "table_values": len(self._tables["phis"]),
         }
@@ -269,6 +345,17 @@ class FastGbm:
             k["cells_eval"](xbt, s, e, tb["tabulated"], tb["used_start"], tb["used_feat"], tb["lut_start"], tb["lut"],
                             tb["value_start"], tb["values"], tb["phi_start"], tb["phis"], want_phi, margin, phit,
                             cell)  # fmt: skip
+            lw = tb["leafwise"]
+            if lw is not None:
+                part = np.empty(e - s)
+                k["predict_bins"](xbt[:, s:e], lw["trees"], *node_args, part)
+                margin[s:e] += part
+                if want_phi:
+                    goes = np.empty(lw["max_nodes"], dtype=np.bool_)
+                    k["leaf_eval"](xbt, s, e, lw["trees"], *node_args[:1], *node_args[2:16], lw["leaf_first"],
+                                   lw["leaf_plen"], lw["pnode"], lw["pdir"], lw["pslot"], lw["leaf_k"],
+                                   lw["leaf_feat_start"], lw["leaf_feat"], lw["leaf_tab_start"], lw["leaf_tab"],
+                                   phit, goes)  # fmt: skip
             if direct.size:
                 part = np.empty(e - s)
                 k["predict_bins"](xbt[:, s:e], direct, *node_args, part)

@@ -381,7 +381,105 @@ def build() -> dict[str, object]:
                             hi = mid
                     out[f, r] = lo
 
-    _K.update(bin_columns=bin_columns, predict_bins=predict_bins, tree_shap_rows=tree_shap_rows, cells_eval=cells_eval)
+    @njit(cache=True, nogil=True)
+    def leaf_table(z, v, out):  # pragma: no cover - compiled
+        # SHAP contributions of one leaf (value v, path features with zero fractions z) for
+        # every pattern of one fractions (bit i of the row index: the row follows the path at
+        # feature i). out: (2**k, k).
+        k = z.shape[0]
+        size = k + 2
+        pf = np.empty(size, dtype=np.int64)
+        pz = np.empty(size)
+        po = np.empty(size)
+        pw = np.empty(size)
+        for m in range(1 << k):
+            extend(pf, pz, po, pw, 0, 0, 1.0, 1.0, -1)
+            for i in range(k):
+                extend(pf, pz, po, pw, 0, i + 1, z[i], 1.0 if (m >> i) & 1 else 0.0, i)
+            for i in range(k):
+                w = unwound_sum(pf, pz, po, pw, 0, k, i + 1)
+                out[m, i] = w * (po[i + 1] - pz[i + 1]) * v
+
+    @njit(cache=True, nogil=True, boundscheck=False)
+    def leaf_eval(
+        xbt,
+        r0,
+        r1,
+        trees,
+        node_start,
+        feature,
+        kind,
+        node_bin,
+        left,
+        right,
+        nanb,
+        zbin,
+        zlo,
+        zhi,
+        dleft,
+        cat_start,
+        cat_words,
+        bits,
+        n_cats,
+        leaf_first,
+        leaf_plen,
+        pnode,
+        pdir,
+        pslot,
+        leaf_k,
+        leaf_feat_start,
+        leaf_feat,
+        leaf_tab_start,
+        leaf_tab,
+        phit,
+        goes,
+    ):  # pragma: no cover
+        # Trees explained leaf by leaf: every split's decision for the row, then for each leaf
+        # the pattern of path features the row follows, and that pattern's row of the leaf's
+        # table. Rows r0..r1; phit is feature-major for the block.
+        for r in range(r1 - r0):
+            for j in range(trees.shape[0]):
+                t = trees[j]
+                a = node_start[t]
+                for node in range(a, node_start[t + 1]):
+                    bb = np.int64(xbt[feature[node], r0 + r])
+                    kk = kind[node]
+                    if kk == 0:
+                        if bb == nanb[node]:
+                            bb = zbin[node]
+                        gl = bb <= node_bin[node]
+                    elif kk == 1:
+                        gl = False
+                        if bb < n_cats[feature[node]]:
+                            w = bb >> 5
+                            gl = w < cat_words[node] and (bits[cat_start[node] + w] >> (bb & 31)) & 1 == 1
+                    elif kk == 2:
+                        gl = dleft[node] if bb == nanb[node] else bb <= node_bin[node]
+                    else:
+                        if bb == nanb[node]:
+                            bb = zbin[node]
+                        gl = dleft[node] if (zlo[node] <= bb and bb <= zhi[node]) else bb <= node_bin[node]
+                    goes[node - a] = gl
+                for leaf in range(leaf_first[j], leaf_first[j + 1]):
+                    k = leaf_k[leaf]
+                    mask = (1 << k) - 1
+                    p0 = leaf_plen[leaf]
+                    for q in range(p0, leaf_plen[leaf + 1]):
+                        if goes[pnode[q] - a] != pdir[q]:
+                            mask &= ~(1 << pslot[q])
+                    base = leaf_tab_start[leaf] + mask * k
+                    fs = leaf_feat_start[leaf]
+                    for i in range(k):
+                        phit[leaf_feat[fs + i], r] += leaf_tab[base + i]
+
+    _K.update(
+        leaf_table=leaf_table,
+        leaf_eval=leaf_eval,
+        bin_columns=bin_columns,
+        predict_bins=predict_bins,
+        tree_shap_rows=tree_shap_rows,
+        cells_eval=cells_eval,
+    )
     return _K
 
 
