@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from credit_grading.binning.fit import _fit_params, training_frame
+from credit_grading.binning.fit import training_frame
 from credit_grading.catalogue import ItemType
 from credit_grading.engine import CompiledScorecard, reasons_frame, top_k_shortfall
 from credit_grading.engine.reasons import top_k_points
@@ -19,33 +19,12 @@ def engine(fitted_scorecard):
 
 
 @pytest.fixture(scope="module")
-def optbinning_scorecard(config, fitted_scorecard, train_frame, catalogue):
+def optbinning_scorecard(config, fitted_scorecard, train_frame):
     """optbinning's own Scorecard fitted on the same features, data and settings."""
-    from optbinning import BinningProcess
-    from optbinning import Scorecard as OBScorecard
-    from sklearn.linear_model import LogisticRegression
+    from credit_grading.scorecard import reference_scorecard
 
     names = list(fitted_scorecard.spec_.feature_names)
-    items = [catalogue.item(n) for n in names]
-    cfg = config.binning
-    process = BinningProcess(
-        names,
-        categorical_variables=[i.id for i in items if i.type is ItemType.CATEGORICAL],
-        max_n_prebins=cfg.max_n_prebins,
-        max_n_bins=cfg.max_n_bins,
-        min_bin_size=cfg.min_bin_size,
-        binning_fit_params={i.id: _fit_params(i, cfg) for i in items},
-    )
-    sc = config.scorecard
-    ob = OBScorecard(
-        process,
-        LogisticRegression(C=sc.C, max_iter=sc.max_iter),
-        scaling_method="pdo_odds",
-        scaling_method_params={"pdo": sc.pdo, "odds": sc.odds, "scorecard_points": sc.base_score},
-    )
-    ob.fit(training_frame(train_frame, items), train_frame["bad_12m"].to_numpy().astype(int),
-           metric_special="empirical", metric_missing="empirical")  # fmt: skip
-    return ob, items
+    return reference_scorecard(config, names, train_frame, train_frame["bad_12m"].to_numpy())
 
 
 @pytest.fixture(scope="module")

@@ -160,4 +160,37 @@ class Scorecard:
         return path
 
 
+def reference_scorecard(config: Config, names: Sequence[str], data: Tabular, y: np.ndarray):
+    """optbinning's own ``Scorecard`` fitted on the same features, data and settings as ours —
+    the reference our scores are checked against (tests, benchmarks)."""
+    from optbinning import BinningProcess
+    from optbinning import Scorecard as OptbinningScorecard
+    from sklearn.linear_model import LogisticRegression
+
+    from credit_grading.binning.fit import _fit_params, training_frame
+    from credit_grading.catalogue import ItemType
+
+    cat = config.load_catalogue()
+    items = [cat.item(n) for n in names]
+    cfg = config.binning
+    process = BinningProcess(
+        list(names),
+        categorical_variables=[i.id for i in items if i.type is ItemType.CATEGORICAL],
+        max_n_prebins=cfg.max_n_prebins,
+        max_n_bins=cfg.max_n_bins,
+        min_bin_size=cfg.min_bin_size,
+        binning_fit_params={i.id: _fit_params(i, cfg) for i in items},
+    )
+    sc = config.scorecard
+    ref = OptbinningScorecard(
+        process,
+        LogisticRegression(C=sc.C, max_iter=sc.max_iter),
+        scaling_method="pdo_odds",
+        scaling_method_params={"pdo": sc.pdo, "odds": sc.odds, "scorecard_points": sc.base_score},
+    )
+    ref.fit(training_frame(data, items), np.asarray(y).astype(int), metric_special="empirical",
+            metric_missing="empirical")  # fmt: skip
+    return ref, items
+
+
 __all__ = ["BinningSpec", "Scorecard", "ScorecardFeature", "ScorecardSpec", "SelectionResult", "scale_points"]

@@ -33,3 +33,14 @@ def loads(text_or_path: str | Path) -> dict:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise BundleError(f"invalid JSON: {exc}") from None
+
+
+class JsonSpec:
+    """``to_json`` / ``from_json`` for a spec that has ``to_dict`` / ``from_dict``."""
+
+    def to_json(self, path: Path | str | None = None) -> str:
+        return write_or_return(self.to_dict(), path)
+
+    @classmethod
+    def from_json(cls, text_or_path: str | Path):
+        return cls.from_dict(loads(text_or_path))

@@ -6,14 +6,13 @@ shortest round-trip representation).
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
-from pathlib import Path
 
 import numpy as np
 
-from credit_grading.exceptions import BundleError, CreditGradingError
+from credit_grading.exceptions import CreditGradingError
+from credit_grading.specs._io import JsonSpec, check_format
 
 # Slots of a feature with R regular bins: 0 .. R-1 regular, then these offsets after R.
 MISSING, SPECIAL, UNSEEN = 0, 1, 2
@@ -101,7 +100,7 @@ class FeatureBinning:
 
 
 @dataclass(frozen=True)
-class BinningSpec:
+class BinningSpec(JsonSpec):
     """Binnings of all candidate features, and how special, missing and unseen are treated."""
 
     features: tuple[FeatureBinning, ...]
@@ -141,24 +140,10 @@ class BinningSpec:
 
     @classmethod
     def from_dict(cls, d: dict) -> BinningSpec:
-        if d.get("format") != FORMAT:
-            raise BundleError(f"not a binning spec: format is {d.get('format')!r}, expected {FORMAT!r}")
-        if d.get("format_version") != FORMAT_VERSION:
-            raise BundleError(f"unsupported binning spec version {d.get('format_version')!r}")
+        check_format(d, FORMAT, FORMAT_VERSION)
         return cls(
             features=tuple(FeatureBinning.from_dict(f) for f in d["features"]),
             missing_woe=d["missing_woe"],
             unseen_level=d["unseen_level"],
             meta=d.get("meta", {}),
         )
-
-    def to_json(self, path: Path | str | None = None) -> str:
-        text = json.dumps(self.to_dict(), ensure_ascii=False, indent=1, allow_nan=False)
-        if path is not None:
-            Path(path).write_text(text, encoding="utf-8")
-        return text
-
-    @classmethod
-    def from_json(cls, text_or_path: str | Path) -> BinningSpec:
-        text = Path(text_or_path).read_text(encoding="utf-8") if isinstance(text_or_path, Path) else text_or_path
-        return cls.from_dict(json.loads(text))

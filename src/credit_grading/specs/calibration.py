@@ -11,18 +11,17 @@ that never decreases in ``x`` and stays strictly inside (0, 1):
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
-from credit_grading.specs._io import check_format, loads, write_or_return
+from credit_grading.specs._io import JsonSpec, check_format
 
 FORMAT = "credit_grading.calibration"
 FORMAT_VERSION = 1
 
 
 @dataclass(frozen=True)
-class CalibrationSpec:
+class CalibrationSpec(JsonSpec):
     method: str  # "platt" | "isotonic"
     input: str  # "score" | "margin"
     direction: float  # +1 or -1
@@ -71,10 +70,3 @@ class CalibrationSpec:
             min_pd=float(d["min_pd"]),
             meta=d.get("meta") or {},
         )
-
-    def to_json(self, path: Path | str | None = None) -> str:
-        return write_or_return(self.to_dict(), path)
-
-    @classmethod
-    def from_json(cls, text_or_path: str | Path) -> CalibrationSpec:
-        return cls.from_dict(loads(text_or_path))

@@ -4,9 +4,8 @@ feature encoding (column order, categorical level codes, monotone constraints)."
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from credit_grading.specs._io import check_format, loads, write_or_return
+from credit_grading.specs._io import JsonSpec, check_format
 
 FORMAT = "credit_grading.gbm"
 FORMAT_VERSION = 1
@@ -26,7 +25,7 @@ class GbmFeature:
 
 
 @dataclass(frozen=True)
-class GbmSpec:
+class GbmSpec(JsonSpec):
     features: tuple[GbmFeature, ...]
     model_text: str
     best_iteration: int
@@ -78,10 +77,3 @@ class GbmSpec:
             params=d.get("params", {}),
             meta=d.get("meta", {}),
         )
-
-    def to_json(self, path: Path | str | None = None) -> str:
-        return write_or_return(self.to_dict(), path)
-
-    @classmethod
-    def from_json(cls, text_or_path: str | Path) -> GbmSpec:
-        return cls.from_dict(loads(text_or_path))

@@ -8,16 +8,14 @@ A :class:`ScorecardSpec` round-trips through JSON exactly.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from functools import cached_property
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from credit_grading.exceptions import BundleError
+from credit_grading.specs._io import JsonSpec, check_format
 from credit_grading.specs.binning import FeatureBinning
 
 FORMAT = "credit_grading.scorecard"
@@ -50,7 +48,7 @@ class ScorecardFeature:
 
 
 @dataclass(frozen=True)
-class ScorecardSpec:
+class ScorecardSpec(JsonSpec):
     """A fitted scorecard as plain data."""
 
     features: tuple[ScorecardFeature, ...]
@@ -136,10 +134,7 @@ class ScorecardSpec:
 
     @classmethod
     def from_dict(cls, d: dict) -> ScorecardSpec:
-        if d.get("format") != FORMAT:
-            raise BundleError(f"not a scorecard spec: format is {d.get('format')!r}, expected {FORMAT!r}")
-        if d.get("format_version") != FORMAT_VERSION:
-            raise BundleError(f"unsupported scorecard spec version {d.get('format_version')!r}")
+        check_format(d, FORMAT, FORMAT_VERSION)
         feats = tuple(
             ScorecardFeature(
                 binning=FeatureBinning.from_dict(f["binning"]),
@@ -162,17 +157,6 @@ class ScorecardSpec:
             unseen_level=d["unseen_level"],
             meta=d.get("meta", {}),
         )
-
-    def to_json(self, path: Path | str | None = None) -> str:
-        text = json.dumps(self.to_dict(), ensure_ascii=False, indent=1, allow_nan=False)
-        if path is not None:
-            Path(path).write_text(text, encoding="utf-8")
-        return text
-
-    @classmethod
-    def from_json(cls, text_or_path: str | Path) -> ScorecardSpec:
-        text = Path(text_or_path).read_text(encoding="utf-8") if isinstance(text_or_path, Path) else text_or_path
-        return cls.from_dict(json.loads(text))
 
 
 def scale_points(
