@@ -126,3 +126,15 @@ def test_wrong_width_is_refused(trained):
     fast = FastGbm(trained.gbm.spec_.model_text)
     with pytest.raises(ValueError, match="features"):
         fast.margin(np.zeros((3, 2)))
+
+
+def test_leaf_table_budget_sends_trees_to_the_recursion():
+    booster, x = _train(3, 31, -1, 6, 0.1, False, True, True, 5)
+    text = booster.model_to_string()
+    ref = booster.predict(x, pred_contrib=True)
+    roomy = FastGbm(text, max_cells=0)
+    assert roomy.table_summary()["leafwise"] == 6
+    tight = FastGbm(text, max_cells=0, max_leaf_table_values=0)
+    assert tight.table_summary()["direct"] == 6 and tight.table_summary()["leafwise"] == 0
+    for fast in (roomy, tight):
+        np.testing.assert_allclose(fast.contributions(x), ref, rtol=0, atol=1e-9)

@@ -39,12 +39,19 @@ def _threads(threads: int | None) -> int:
 
 
 class FastGbm:
-    def __init__(self, model_text: str, max_cells: int = 4096, max_path_features: int = 12) -> None:
+    def __init__(
+        self,
+        model_text: str,
+        max_cells: int = 4096,
+        max_path_features: int = 16,
+        max_leaf_table_values: int = 50_000_000,
+    ) -> None:
         self.trees = parse_model(model_text)
         self.bins = feature_bins(self.trees)
         self.expected_value = float(expected_values(self.trees).sum())
         self.max_cells = max_cells
         self.max_path_features = max_path_features
+        self.max_leaf_table_values = max_leaf_table_values  # 8 bytes each: 400 MB by default
         self._tables = None
         self._node_args = None
         self._bin_args = None
@@ -252,6 +259,7 @@ class FastGbm:
         def count(child: int) -> float:
             return float(tr.node_count[child] if child >= 0 else tr.leaf_count[-child - 1])
 
+        planned = []
         for t in trees:
             leaves = []
             stack = [(int(tr.node_start[t]), [])]
@@ -263,9 +271,21 @@ class FastGbm:
                 stack.append((int(tr.right[node]), [*path, (node, False)]))
                 stack.append((int(tr.left[node]), [*path, (node, True)]))
             feats_of = [list(dict.fromkeys(int(tr.feature[n]) for n, _ in path)) for _, path in leaves]
+            size = sum((1 << len(f)) * len(f) for f in feats_of)
             if max(len(f) for f in feats_of) > self.max_path_features:
                 rest.append(t)
-                continue
+            else:
+                planned.append((size, t, leaves, feats_of))
+        # Within the memory budget, the trees with the smallest tables first.
+        budget = self.max_leaf_table_values
+        chosen = []
+        for size, t, leaves, feats_of in sorted(planned, key=lambda p: p[0]):
+            if size <= budget:
+                budget -= size
+                chosen.append((t, leaves, feats_of))
+            else:
+                rest.append(t)
+        for t, leaves, feats_of in sorted(chosen, key=lambda c: c[0]):
             keep.append(t)
             for (leaf, path), feats in zip(leaves, feats_of, strict=True):
                 z = np.ones(len(feats))

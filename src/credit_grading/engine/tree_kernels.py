@@ -439,10 +439,11 @@ def build() -> dict[str, object]:
         # table. Rows r0..r1; phit is feature-major for the block. The decision is the one in
         # predict_bins, written out again on purpose: as a helper function (even inlined by
         # numba) the node loop ran about ten times slower.
-        for r in range(r1 - r0):
-            for j in range(trees.shape[0]):
-                t = trees[j]
-                a = node_start[t]
+        # Tree by tree over the block's rows, so one tree's tables stay in cache meanwhile.
+        for j in range(trees.shape[0]):
+            t = trees[j]
+            a = node_start[t]
+            for r in range(r1 - r0):
                 for node in range(a, node_start[t + 1]):
                     bb = np.int64(xbt[feature[node], r0 + r])
                     kk = kind[node]
