@@ -23,18 +23,13 @@ import warnings
 
 import numpy as np
 
+from _timing import timed
 from credit_grading.config import load_config
 from credit_grading.engine.gbm import CompiledGbm
 from credit_grading.gbm import GbmModel
 from credit_grading.registry import validate_table
 from credit_grading.registry.schema import RegistrySchema
 from credit_grading.synth import generate_registry
-
-
-def timed(fn, *args, **kwargs):
-    t0 = time.perf_counter()
-    out = fn(*args, **kwargs)
-    return out, time.perf_counter() - t0
 
 
 def compare(name: str, engine: CompiledGbm, x: np.ndarray, n_score: int, n_explain: int, n_shap: int) -> None:

@@ -29,21 +29,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from _timing import best_of
 from credit_grading.config import load_config
 from credit_grading.gbm import GbmModel
 from credit_grading.registry import validate_table
 from credit_grading.registry.schema import RegistrySchema
 from credit_grading.splits import split_frame
 from credit_grading.synth import generate_registry, write_registry
-
-
-def best_of(repeat, fn, *args, **kwargs):
-    best, out = float("inf"), None
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        out = fn(*args, **kwargs)
-        best = min(best, time.perf_counter() - t0)
-    return out, best
 
 
 def main() -> None:

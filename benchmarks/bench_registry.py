@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from _timing import timed
 from credit_grading.catalogue import ItemType
 from credit_grading.config import load_config
 from credit_grading.registry import load_registry
@@ -28,12 +29,6 @@ from credit_grading.registry.io import write_table
 from credit_grading.registry.schema import RegistrySchema
 from credit_grading.registry.uscc import ALPHABET, WEIGHTS
 from credit_grading.synth import generate_registry, write_registry
-
-
-def timed(fn, *args, **kwargs):
-    t0 = time.perf_counter()
-    out = fn(*args, **kwargs)
-    return out, time.perf_counter() - t0
 
 
 def pandera_schema(schema: RegistrySchema):

@@ -27,6 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from _timing import best_of
 from credit_grading.binning.fit import training_frame
 from credit_grading.catalogue import ItemType
 from credit_grading.config import load_config
@@ -34,15 +35,6 @@ from credit_grading.registry import validate_table
 from credit_grading.registry.schema import RegistrySchema
 from credit_grading.scorecard import Scorecard, reference_scorecard
 from credit_grading.synth import generate_registry, write_registry
-
-
-def best_of(repeat: int, fn, *args, **kwargs):
-    best, out = float("inf"), None
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        out = fn(*args, **kwargs)
-        best = min(best, time.perf_counter() - t0)
-    return out, best
 
 
 def with_age(table: pa.Table) -> pa.Table:
