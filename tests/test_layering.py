@@ -9,14 +9,14 @@ PKG = Path(__file__).resolve().parents[1] / "src" / "credit_grading"
 
 # Lower layers first. A module may import only modules of its own or an earlier layer.
 LAYERS = [
-    {"exceptions", "_resources", "_yaml", "columns"},
+    {"exceptions", "_resources", "_yaml", "columns", "stats"},
     {"catalogue"},
     {"config"},
     {"registry"},
     {"synth"},
     {"specs"},  # fitted results as plain data
     {"engine"},  # the one scoring core, compiled from specs
-    {"binning", "splits", "evaluation", "calibration"},
+    {"binning", "splits", "evaluation", "calibration", "grading"},
     {"selection"},
     {"scorecard", "gbm"},
     {"training"},

@@ -194,6 +194,9 @@ def catalogue(
     out.print(table)
 
 
+STEPS = 5
+
+
 @app.command()
 def demo(
     rows: Annotated[int, typer.Option("--rows", "-n", help="Entities in each synthetic snapshot.")] = 100_000,
@@ -202,14 +205,18 @@ def demo(
     ),
     seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
 ) -> None:
-    """The main job on built-in defaults: synthesise, validate, train and evaluate."""
+    """The main job on built-in defaults: synthesise, validate, train, grade, plan inspections, publish."""
     import pandas as pd
     import pyarrow as pa
 
     from credit_grading.config import load_config
+    from credit_grading.config.policy import load_policy
+    from credit_grading.grading import decide
+    from credit_grading.grading.inspection import draw_inspection_plan
+    from credit_grading.grading.publish import publication_list
     from credit_grading.registry import load_registry
-    from credit_grading.registry.io import write_table
-    from credit_grading.synth import generate_registry, write_registry
+    from credit_grading.registry.io import write_frame, write_table
+    from credit_grading.synth import generate_inspectors, generate_registry, write_registry
     from credit_grading.training import champion_challenger_table, train_models
 
     cfg = load_config()
@@ -219,7 +226,7 @@ def demo(
     frames = []
     for i, (as_of, drift, invalid) in enumerate(snapshots, start=1):
         out.print(
-            f"[bold]{i}/4[/bold] Synthesising the {as_of} snapshot: {rows:,} enterprises"
+            f"[bold]{i}/{STEPS}[/bold] Synthesising the {as_of} snapshot: {rows:,} enterprises"
             + (f", {invalid:.0%} of rows made invalid on purpose" if invalid else "")
             + (f", drift {drift}" if drift else "")
         )
@@ -235,14 +242,15 @@ def demo(
         _print_validation(summary, str(path), time.perf_counter() - t1)
         frames.append(result.data)
 
-    out.print("[bold]3/4[/bold] Training the scorecard and the GBM (out-of-time test on the later snapshot) ...")
+    out.print(
+        f"[bold]3/{STEPS}[/bold] Training the scorecard and the GBM, fitting grades (out-of-time test on the later snapshot) ..."
+    )
     trained = train_models(pd.concat(frames, ignore_index=True), cfg)
     (out_dir / "evaluation.json").write_text(json.dumps(trained.evaluation, indent=2), encoding="utf-8")
     trained.model.scorecard.to_json(out_dir / "scorecard.json")
     trained.model.gbm.to_json(out_dir / "gbm.json")
+    trained.model.scale.to_json(out_dir / "grade_scale.json")
     trained.scorecard.save_points_table(out_dir / "points.csv")
-
-    out.print("[bold]4/4[/bold] Champion and challenger on the out-of-time test:")
     table = Table(show_header=True, header_style="bold")
     for col in ("model", "AUC", "Gini", "Gini / oracle", "KS", "Brier"):
         table.add_column(col, justify="left" if col == "model" else "right")
@@ -254,7 +262,135 @@ def demo(
 
         table.add_row(row["model"], fmt("auc"), fmt("gini"), fmt("gini_vs_oracle"), fmt("ks"), fmt("brier"))
     out.print(table)
+    test_table = pd.DataFrame(trained.evaluation["grades"]["test"])
+    write_frame(test_table, out_dir / "grade_table_test.csv")
+    write_frame(pd.DataFrame(trained.evaluation["grades"]["development"]), out_dir / "grade_table_development.csv")
+    _print_grade_table(test_table, "Grades on the out-of-time test snapshot")
+
+    out.print(f"[bold]4/{STEPS}[/bold] Grading the {snapshots[-1][0]} snapshot: grades, tiers, overrides ...")
+    graded, grading = decide(trained.model, frames[-1], reasons=3, carry=CARRY)
+    write_frame(graded, out_dir / "grades.parquet")
+    write_frame(grading.override_report(), out_dir / "overrides.csv")
+    tiers = grading.summary()["tier_counts"]
+    out.print("Tiers: " + ", ".join(f"{t} {n:,}" for t, n in tiers.items())
+              + f"; overridden {grading.summary()['override_rate']:.1%}.")  # fmt: skip
+
+    out.print(f"[bold]5/{STEPS}[/bold] Random-inspection plan and publication list ...")
+    policy = load_policy()
+    roster = generate_inspectors(60, seed)
+    write_frame(roster, out_dir / "inspectors.csv")
+    plan = draw_inspection_plan(graded, policy, roster, seed=seed, by=("district",),
+                                plan_date=dt.date.fromisoformat(snapshots[-1][0]))  # fmt: skip
+    write_frame(plan.plan, out_dir / "inspection_plan.csv")
+    labels = {r.id: (r.label_zh or r.id, r.label_en or r.id) for r in cfg.grading.overrides}
+    listed = publication_list(graded, policy, cfg.load_catalogue(), rule_labels=labels)
+    write_frame(listed, out_dir / "publication_list.csv")
+    out.print(f"Inspection plan: {len(plan.plan):,} entities; publication list: {len(listed):,} entities (masked).")
     out.print(f"Champion: {trained.model.champion}. Done in {time.perf_counter() - t0:.1f} s. Files in {out_dir}.")
+
+
+CARRY = ("district", "industry", "enterprise_name", "legal_rep_name", "serious_untrustworthy_flag",
+         "dishonest_debtor_flag")  # fmt: skip
+
+
+def _print_grade_table(table_df, title: str) -> None:
+    table = Table(title=title, header_style="bold")
+    cols = ("grade", "tier", "pd_max", "count", "share", "bads", "bad_rate", "mean_pd", "jeffreys_p")
+    for c in cols:
+        table.add_column(c, justify="left" if c in ("grade", "tier") else "right")
+    for r in table_df.to_dict("records"):
+        table.add_row(r["grade"], r["tier"], f"{r['pd_max']:.4f}", f"{r['count']:,}", f"{r['share']:.1%}",
+                      f"{r['bads']:,}", f"{r['bad_rate']:.4f}", f"{r['mean_pd']:.4f}", f"{r['jeffreys_p']:.3f}")  # fmt: skip
+    out.print(table)
+
+
+PolicyOpt = Annotated[
+    Path | None,
+    typer.Option("--policy", help="Supervision policy YAML (default: the built-in configs/supervision.yaml)."),
+]
+
+
+@app.command("synth-roster")
+def synth_roster(
+    out_path: Annotated[Path, typer.Option("--out", "-o", help="Roster file to write (.csv or .parquet).")],
+    count: Annotated[int, typer.Option("--count", "-n", min=2, help="Number of inspectors.")] = 60,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
+) -> None:
+    """Write a synthetic inspector roster (inspector_id, name, district) for inspection plans."""
+    from credit_grading.registry.io import write_frame
+    from credit_grading.synth import generate_inspectors
+
+    write_frame(generate_inspectors(count, seed), out_path)
+    out.print(f"Wrote {count} inspectors to {out_path}.")
+
+
+@app.command("inspection-plan")
+def inspection_plan(
+    grades: Annotated[Path, typer.Option("--grades", help="Graded entities (uscc, tier; .parquet or .csv).")],
+    inspectors: Annotated[Path, typer.Option("--inspectors", help="Inspector roster with an inspector_id column.")],
+    seed: Annotated[int, typer.Option("--seed", help="Random seed; the same seed gives the same plan.")],
+    out_path: Annotated[Path, typer.Option("--out", "-o", help="Plan file to write (.csv or .parquet).")],
+    policy: PolicyOpt = None,
+    previous: Annotated[
+        Path | None, typer.Option("--previous", help="The previous plan: its inspector-entity pairs are not repeated.")
+    ] = None,
+    by: Annotated[
+        list[str] | None, typer.Option("--by", help="Also stratify by this column (e.g. district); repeatable.")
+    ] = None,
+    per_entity: Annotated[int, typer.Option("--per-entity", min=2, help="Inspectors per entity.")] = 2,
+    plan_date: Annotated[str | None, typer.Option("--date", help="Plan date YYYY-MM-DD (default: today).")] = None,
+) -> None:
+    """Draw a random-inspection plan (双随机): entities per tier at the policy's ratios, inspectors at random."""
+    from credit_grading.config.policy import load_policy
+    from credit_grading.grading.inspection import draw_inspection_plan
+    from credit_grading.registry.io import read_frame, write_frame
+
+    date = _parse_date(plan_date, "--date") if plan_date else None
+    prev = read_frame(previous, what="previous plan", text=True) if previous else None
+    plan = draw_inspection_plan(
+        read_frame(grades, what="grades"),
+        load_policy(policy),
+        read_frame(inspectors, what="inspector roster", text=True),
+        seed=seed,
+        by=tuple(by or ()),
+        previous=prev,
+        inspectors_per_entity=per_entity,
+        plan_date=date,
+    )
+    write_frame(plan.plan, out_path)
+    summary = {"seed": seed, "entities_drawn": len(plan.plan), "tiers": plan.summary.to_dict("records"),
+               "inspectors": len(plan.workload), "max_workload": int(plan.workload["entities"].max())}  # fmt: skip
+    Path(f"{out_path}.summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False), encoding="utf-8")
+    table = Table(title=f"Random-inspection plan, seed {seed}", header_style="bold")
+    for col in ("tier", "entities", "eligible", "ratio", "target", "drawn"):
+        table.add_column(col, justify="left" if col == "tier" else "right")
+    for r in plan.summary.to_dict("records"):
+        table.add_row(r["tier"], f"{r['entities']:,}", f"{r['eligible']:,}", f"{r['ratio']:.0%}", f"{r['target']:,}",
+                      f"{r['drawn']:,}")  # fmt: skip
+    out.print(table)
+    out.print(f"{len(plan.plan):,} entities, {per_entity} inspectors each, written to {out_path}.")
+
+
+@app.command()
+def publish(
+    grades: Annotated[Path, typer.Option("--grades", help="Graded entities (.parquet or .csv).")],
+    out_path: Annotated[Path, typer.Option("--out", "-o", help="Publication list to write (.csv or .parquet).")],
+    policy: PolicyOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Write the publication list: publishable entities, public items only, personal data masked."""
+    from credit_grading.config import load_config
+    from credit_grading.config.policy import load_policy
+    from credit_grading.grading.publish import publication_list
+    from credit_grading.registry.io import read_frame, write_frame
+
+    cfg = load_config(config)
+    labels = {r.id: (r.label_zh or r.id, r.label_en or r.id) for r in cfg.grading.overrides}
+    frame = read_frame(grades, what="grades")
+    listed = publication_list(frame, load_policy(policy), cfg.load_catalogue(), rule_labels=labels,
+                              id_column=cfg.dataset.id_column)  # fmt: skip
+    write_frame(listed, out_path)
+    out.print(f"{len(listed):,} of {len(frame):,} entities listed, {listed.shape[1]} columns, written to {out_path}.")
 
 
 def main() -> None:

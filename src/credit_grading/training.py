@@ -10,18 +10,23 @@ of the true PD on the same rows, the best any model can reach.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
 
 from credit_grading.calibration import fit_calibration
 from credit_grading.config import Config, load_config
+from credit_grading.config.grading import FitSample
+from credit_grading.engine.model import CompiledModel
 from credit_grading.evaluation import auc, metrics
+from credit_grading.exceptions import ConfigError
 from credit_grading.gbm import GbmModel
+from credit_grading.grading.fit import fit_scale, grade_table, records
 from credit_grading.scorecard import Scorecard
 from credit_grading.specs.model import ModelSpec
 from credit_grading.splits import Splits, split_frame
+from credit_grading.stats import hhi
 
 
 @dataclass
@@ -34,9 +39,17 @@ class TrainingResult:
     timings: dict = field(default_factory=dict)
 
 
-def _evaluate(model: ModelSpec, part: pd.DataFrame, target: str) -> dict:
-    from credit_grading.engine.model import CompiledModel
+def _check_rule_items(cfg: Config, data: pd.DataFrame) -> None:
+    for rule in cfg.grading.overrides:
+        absent = sorted(i for i in rule.when.items() if i not in data.columns)
+        if absent:
+            raise ConfigError(
+                f"override rule {rule.id!r} tests item(s) {absent}, which the training data does not have; "
+                "adapt grading.overrides to this dataset (grading: {overrides: []} turns the rules off)"
+            )
 
+
+def _evaluate(model: ModelSpec, part: pd.DataFrame, target: str) -> dict:
     res = CompiledModel(model).score(part)
     y = part[target].to_numpy(dtype=np.float64)
     out = {}
@@ -77,6 +90,15 @@ def train_models(data: pd.DataFrame, config: Config | None = None, *, oracle_col
     model = ModelSpec(card.spec_, gbm.spec_, calib, champion=str(cfg.model.champion), name=cfg.model.name)
 
     t0 = time.perf_counter()
+    _check_rule_items(cfg, data)
+    dev = splits.valid if cfg.grading.fit.sample == FitSample.VALID else pd.concat([splits.train, splits.valid])
+    dev_pd = CompiledModel(model).score(dev).pd
+    scale = fit_scale(dev_pd, dev[target].to_numpy(dtype=np.float64), cfg.grading)
+    model = replace(model, scale=scale, overrides=cfg.grading.overrides,
+                    hysteresis_margin=cfg.grading.hysteresis_margin)  # fmt: skip
+    timings["grades"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
     evaluation = {"split": splits.summary(), "champion": model.champion, "test": _evaluate(model, splits.test, target)}
     if oracle_column in splits.test.columns:
         y = splits.test[target].to_numpy(dtype=np.float64)
@@ -84,6 +106,16 @@ def train_models(data: pd.DataFrame, config: Config | None = None, *, oracle_col
         evaluation["test"]["oracle"] = {"auc": a, "gini": 2 * a - 1}
         for name in ("scorecard", "gbm"):
             evaluation["test"][name]["gini_vs_oracle"] = evaluation["test"][name]["gini"] / (2 * a - 1)
+    test_pd = CompiledModel(model).score(splits.test).pd
+    test_table = grade_table(scale, test_pd, splits.test[target].to_numpy(dtype=np.float64))
+    evaluation["grades"] = {
+        "method": scale.method,
+        "cutoffs": list(scale.cutoffs),
+        "development": list(scale.table),
+        "development_hhi": scale.meta.get("hhi"),
+        "test": list(records(test_table)),
+        "test_hhi": hhi(test_table["count"].to_numpy()),
+    }
     timings["evaluation"] = time.perf_counter() - t0
     evaluation["timings"] = timings
     return TrainingResult(model, splits, evaluation, card, gbm, timings)

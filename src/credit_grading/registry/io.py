@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
@@ -135,3 +136,31 @@ def write_table(table: pa.Table, path: Path | str) -> None:
             }
         )
         pacsv.write_csv(plain, path)
+
+
+def read_frame(path: Path | str, *, what: str = "input", text: bool = False) -> pd.DataFrame:
+    """A small table (grades, plans, rosters, override files) from CSV or Parquet.
+
+    ``text=True`` reads every CSV column as text (codes such as USCCs keep leading zeros).
+    """
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"{what} file not found: {path}")
+    fmt = file_format(path)
+    try:
+        if fmt == "parquet":
+            return pq.read_table(path).to_pandas()
+        return pd.read_csv(path, dtype=str if text else None, keep_default_na=True, encoding="utf-8-sig")
+    except (OSError, pa.ArrowException, UnicodeDecodeError, ValueError) as exc:
+        raise DataError(f"cannot read {what} file {path}: {exc}") from None
+
+
+def write_frame(frame: pd.DataFrame, path: Path | str) -> None:
+    """Write a pandas table as Parquet or CSV (UTF-8), chosen by the file name."""
+    path = Path(path)
+    fmt = file_format(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if fmt == "parquet":
+        frame.to_parquet(path, index=False, compression="zstd")
+    else:
+        frame.to_csv(path, index=False, encoding="utf-8")

@@ -1,12 +1,14 @@
-"""A complete grading model as plain data: scorecard, GBM, their calibrations, the champion."""
+"""A complete grading model as plain data: scorecard, GBM, calibrations, champion, grade scale, rules."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from credit_grading.config.grading import OverrideRule
 from credit_grading.exceptions import BundleError
 from credit_grading.specs.calibration import CalibrationSpec
 from credit_grading.specs.gbm import GbmSpec
+from credit_grading.specs.grading import GradeScaleSpec
 from credit_grading.specs.scorecard import ScorecardSpec
 
 
@@ -18,6 +20,13 @@ class ModelSpec:
     champion: str = "gbm"
     name: str = "credit_grading"
     meta: dict = field(default_factory=dict)
+    scale: GradeScaleSpec | None = None  # the master scale (grades, tiers, PD cut-offs)
+    overrides: tuple[OverrideRule, ...] = ()  # hard rules applied after the model
+    hysteresis_margin: float = 0.0
+
+    @property
+    def version(self) -> str:
+        return str(self.meta.get("version", "0"))
 
     def __post_init__(self) -> None:
         present = {"scorecard": self.scorecard, "gbm": self.gbm}

@@ -170,3 +170,21 @@ def write_registry(reg: SyntheticRegistry, path: Path | str) -> Path | None:
         reg.injected.to_csv(side, index=False)
         return side
     return None
+
+
+def generate_inspectors(count: int = 60, seed: int = 0) -> pd.DataFrame:
+    """A synthetic roster of law-enforcement inspectors (执法检查人员名录) for inspection plans."""
+    if count < 2:
+        raise ConfigError("an inspector roster needs at least two inspectors")
+    rng = np.random.default_rng(seed)
+    surnames = np.array(list("王李张刘陈杨赵黄周吴徐孙胡朱高林何郭马罗"))
+    given = np.array(list("伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂"))
+    name = np.char.add(surnames[rng.integers(0, len(surnames), count)], given[rng.integers(0, len(given), count)])
+    districts = np.asarray([d[0] for d in DISTRICTS], dtype=object)
+    return pd.DataFrame(
+        {
+            "inspector_id": [f"INS{i:05d}" for i in range(1, count + 1)],
+            "name": name,
+            "district": districts[rng.integers(0, len(districts), count)],
+        }
+    )

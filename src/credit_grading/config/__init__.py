@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 from credit_grading._resources import builtin_config
 from credit_grading._yaml import load_model, read_yaml, validate_model
 from credit_grading.catalogue import Catalogue, CatalogueItem, load_catalogue
+from credit_grading.config.grading import GradingConfig
 from credit_grading.exceptions import ConfigError
 
 
@@ -256,6 +257,7 @@ class Config(_Section):
     gbm: GbmConfig = Field(default_factory=GbmConfig)
     calibration: CalibrationConfig = Field(default_factory=CalibrationConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
+    grading: GradingConfig = Field(default_factory=GradingConfig)
 
     # Set by load_config: the folder relative paths are resolved against.
     base_dir: Path | None = Field(default=None, exclude=True)
@@ -307,6 +309,7 @@ __all__ = [
     "Config",
     "DatasetConfig",
     "DuplicatePolicy",
+    "GradingConfig",
     "IdFormat",
     "ScorecardConfig",
     "SelectionConfig",

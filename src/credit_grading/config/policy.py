@@ -1,0 +1,90 @@
+"""The supervision policy (``configs/supervision.yaml``): what each tier means in practice.
+
+Per tier (A–D, and M for entities not graded): the share of entities drawn for random
+inspection (双随机), the most inspections an entity may have in a year, and coded
+measures (green channel, education and guidance, joint punishment, …) with Chinese and
+English labels. ``publication`` says which entities may appear on a published list: those
+in the listed tiers or changed by the listed override rules.
+
+>>> policy = load_policy()
+>>> policy.tier("D").inspection_ratio
+0.6
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from credit_grading._resources import builtin_config
+from credit_grading._yaml import load_model
+from credit_grading.exceptions import ConfigError
+
+POLICY_TIERS = ("A", "B", "C", "D", "M")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Measure(_Section):
+    """An incentive or measure, with its labels."""
+
+    zh: str
+    en: str
+
+
+class TierPolicy(_Section):
+    label_zh: str = ""
+    label_en: str = ""
+    inspection_ratio: float = Field(ge=0.0, le=1.0)
+    max_inspections_per_year: int = Field(ge=0, le=52)
+    measures: tuple[str, ...] = ()
+
+
+class Publication(_Section):
+    tiers: tuple[str, ...] = ()
+    rules: tuple[str, ...] = ()
+
+
+class SupervisionPolicy(_Section):
+    version: str = "1"
+    name_zh: str = ""
+    name_en: str = ""
+    measures: dict[str, Measure]
+    tiers: dict[str, TierPolicy]
+    publication: Publication = Field(default_factory=Publication)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SupervisionPolicy:
+        missing = [t for t in POLICY_TIERS if t not in self.tiers]
+        extra = [t for t in self.tiers if t not in POLICY_TIERS]
+        if missing or extra:
+            raise ValueError(f"tiers must be exactly {list(POLICY_TIERS)}; missing {missing}, unexpected {extra}")
+        for t, tp in self.tiers.items():
+            unknown = [m for m in tp.measures if m not in self.measures]
+            if unknown:
+                raise ValueError(f"tier {t} names measure(s) {unknown}; known measures: {sorted(self.measures)}")
+        ratios = [self.tiers[t].inspection_ratio for t in "ABCD"]
+        if ratios != sorted(ratios):
+            raise ValueError(f"inspection ratios must not fall from tier A to tier D; got {ratios}")
+        bad = [t for t in self.publication.tiers if t not in POLICY_TIERS]
+        if bad:
+            raise ValueError(f"publication.tiers names unknown tier(s) {bad}")
+        return self
+
+    def tier(self, code: str) -> TierPolicy:
+        try:
+            return self.tiers[code]
+        except KeyError:
+            raise ConfigError(f"unknown tier {code!r}; tiers are {list(POLICY_TIERS)}") from None
+
+    def measures_of(self, code: str) -> list[dict[str, str]]:
+        """The measures of a tier as ``{code, zh, en}`` records."""
+        return [{"code": m, "zh": self.measures[m].zh, "en": self.measures[m].en} for m in self.tier(code).measures]
+
+
+def load_policy(path: Path | str | None = None) -> SupervisionPolicy:
+    """Load a policy from YAML; ``None`` loads the built-in ``configs/supervision.yaml``."""
+    return load_model(SupervisionPolicy, builtin_config("supervision.yaml") if path is None else path)
