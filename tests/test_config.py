@@ -113,3 +113,27 @@ def test_include_narrows_and_checks_names(tmp_path):
 def test_inline_feature_errors_name_the_path():
     with pytest.raises(ConfigError, match=r"dataset.features\[0\].type"):
         config_from_dict({"dataset": {"features": [{"id": "a", "type": "number"}]}}, source="x.yaml")
+
+
+def test_the_supervision_policy_loads_and_is_checked(tmp_path):
+    from credit_grading.config.policy import load_policy
+
+    policy = load_policy()
+    assert [policy.tier(t).inspection_ratio for t in "ABCD"] == [0.02, 0.05, 0.2, 0.6]
+    assert {m["code"] for m in policy.measures_of("D")} >= {"joint_punishment", "public_disclosure"}
+    assert all(m["zh"] and m["en"] for t in "ABCDM" for m in policy.measures_of(t))
+    assert policy.publication.rules == ("serious_untrustworthy", "dishonest_debtor")
+    bad = tmp_path / "p.yaml"
+    text = builtin_text("supervision.yaml").replace("inspection_ratio: 0.60", "inspection_ratio: 0.01")
+    bad.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError, match="must not fall from tier A to tier D"):
+        load_policy(bad)
+    bad.write_text(builtin_text("supervision.yaml").replace("[green_channel, ", "[golden_channel, "), encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"tier A names measure\(s\) \['golden_channel'\]"):
+        load_policy(bad)
+
+
+def builtin_text(name):
+    from credit_grading._resources import builtin_config
+
+    return builtin_config(name).read_text(encoding="utf-8")

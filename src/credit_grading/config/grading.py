@@ -13,12 +13,13 @@ The ``grading`` section of a config::
       overrides:                 # applied in order after the model; the last change decides
         - id: serious_untrustworthy
           when: {item: serious_untrustworthy_flag, eq: 1}
-          then: {no_better_than_tier: D}
+          then: {tier: D}
 
 A condition is one test of an item (``eq``, ``ne``, ``lt``, ``le``, ``gt``, ``ge``, ``in``,
 ``missing``), ``missing_at_least: N`` (at least N of the model features missing), or an
-``all``/``any`` list of conditions. An action is ``no_better_than_tier``,
-``no_better_than_grade`` or ``status: M`` (not graded: too new or too thin a file).
+``all``/``any`` list of conditions. An action is ``tier``/``grade`` (put the entity there),
+``no_better_than_tier``/``no_better_than_grade`` (a cap on how good the grade may be) or
+``status: M`` (not graded: too new or too thin a file).
 """
 
 from __future__ import annotations
@@ -117,20 +118,28 @@ class Condition(_Section):
         return out
 
 
-class Action(_Section):
-    """What an override does: cap how good the grade may be, or set status M."""
+ACTIONS = ("tier", "grade", "no_better_than_tier", "no_better_than_grade", "status")
 
+
+class Action(_Section):
+    """What an override does.
+
+    ``tier``/``grade``: put the entity in that tier (its grade nearest the current one) or
+    grade, also when it had status M; ``no_better_than_tier``/``no_better_than_grade``: worsen
+    a better grade to the best grade allowed (status M stays M); ``status: M``: not graded.
+    """
+
+    tier: str | None = Field(default=None, pattern="^[ABCD]$")
+    grade: str | None = None
     no_better_than_tier: str | None = Field(default=None, pattern="^[ABCD]$")
     no_better_than_grade: str | None = None
     status: str | None = Field(default=None, pattern="^M$")
 
     @model_validator(mode="after")
     def _one(self) -> Action:
-        given = [k for k in ("no_better_than_tier", "no_better_than_grade", "status") if getattr(self, k) is not None]
+        given = [k for k in ACTIONS if getattr(self, k) is not None]
         if len(given) != 1:
-            raise ValueError(
-                f"an action is exactly one of no_better_than_tier, no_better_than_grade, status; got {given or 'none'}"
-            )
+            raise ValueError(f"an action is exactly one of {', '.join(ACTIONS)}; got {given or 'none'}")
         return self
 
 
@@ -174,14 +183,14 @@ def default_overrides() -> tuple[OverrideRule, ...]:
             label_zh="失信被执行人",
             label_en="dishonest judgment debtor",
             when=Condition(item="dishonest_debtor_flag", eq=1),
-            then=Action(no_better_than_tier="D"),
+            then=Action(tier="D"),
         ),
         OverrideRule(
             id="serious_untrustworthy",
             label_zh="列入严重失信主体名单",
             label_en="on the serious untrustworthiness list",
             when=Condition(item="serious_untrustworthy_flag", eq=1),
-            then=Action(no_better_than_tier="D"),
+            then=Action(tier="D"),
         ),
     )
 
@@ -218,9 +227,10 @@ class GradingConfig(_Section):
         if dup:
             raise ValueError(f"override rule id(s) {dup} appear more than once")
         for r in self.overrides:
-            if r.then.no_better_than_grade is not None and r.then.no_better_than_grade not in names:
-                raise ValueError(f"rule {r.id!r} names grade {r.then.no_better_than_grade!r}; grades are {names}")
-            tier = r.then.no_better_than_tier
+            grade = r.then.grade or r.then.no_better_than_grade
+            if grade is not None and grade not in names:
+                raise ValueError(f"rule {r.id!r} names grade {grade!r}; grades are {names}")
+            tier = r.then.tier or r.then.no_better_than_tier
             if tier is not None and tier not in self.grade_tiers:
                 raise ValueError(f"rule {r.id!r} names tier {tier!r}, which no grade belongs to")
         return self

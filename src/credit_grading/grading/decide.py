@@ -45,8 +45,9 @@ def decide(
     """Score and grade ``data``; the result table and the grading details.
 
     ``carry`` names registry columns copied to the result (e.g. district for inspection
-    strata, public items for publication lists). ``previous`` (a former result with ``uscc`` and ``grade``) adds ``previous_grade`` and
-    ``previous_tier`` and feeds hysteresis. ``as_of`` defaults to the latest as-of date.
+    strata, public items for publication lists). ``previous`` (a former result with ``uscc``,
+    ``grade`` and ``tier``) adds ``previous_grade`` and ``previous_tier``; its ``model_grade``
+    feeds hysteresis. ``as_of`` defaults to the latest as-of date.
     """
     if id_column not in data.columns:
         raise DataError(f"the table has no id column {id_column!r}")
@@ -55,7 +56,7 @@ def decide(
     ids = data[id_column].to_numpy(dtype=object)
     if as_of is None and as_of_column and as_of_column in data.columns and len(data):
         as_of = pd.Timestamp(data[as_of_column].max()).date()
-    prev_grade = prev_tier = None
+    prev_grade = prev_tier = prev_model_grade = None
     if previous is not None:
         missing = [c for c in (id_column, "grade", "tier") if c not in previous.columns]
         if missing:
@@ -63,9 +64,15 @@ def decide(
         p = previous.drop_duplicates(id_column).set_index(id_column)
         pos = p.index.get_indexer(pd.Index(ids))
         found = pos >= 0
-        prev_grade = np.where(found, p["grade"].astype(object).to_numpy()[np.where(found, pos, 0)], None)
-        prev_tier = np.where(found, p["tier"].astype(object).to_numpy()[np.where(found, pos, 0)], None)
-    grading = grader_for(model).grade(data, res.pd, ids=ids, previous_grade=prev_grade, manual=manual, as_of=as_of)
+        at = np.where(found, pos, 0)
+        prev_grade = np.where(found, p["grade"].astype(object).to_numpy()[at], None)
+        prev_tier = np.where(found, p["tier"].astype(object).to_numpy()[at], None)
+        # Hysteresis keeps the model grade steady; overrides are decided afresh each time.
+        prev_model = p["model_grade"] if "model_grade" in p.columns else p["grade"]
+        prev_model_grade = np.where(found, prev_model.astype(object).to_numpy()[at], None)
+    grading = grader_for(model).grade(
+        data, res.pd, ids=ids, previous_grade=prev_model_grade, manual=manual, as_of=as_of
+    )
     cols: dict[str, object] = {id_column: ids}
     if as_of_column and as_of_column in data.columns:
         cols[as_of_column] = data[as_of_column].to_numpy()

@@ -6,9 +6,10 @@ The steps, each vectorised over all rows:
    and a previous grade, an entity keeps its previous grade while its PD's log-odds stay
    within ``h`` of that grade's band, so an entity near a boundary does not flap.
 2. **Rules** — the override rules in config order. Each rule moves the rows it matches:
-   ``no_better_than_*`` worsens a better grade to the named one (and grades an entity of
-   status M there), ``status: M`` marks the entity not graded. The rule that changed a row
-   last is its ``override``.
+   ``tier``/``grade`` puts the entity there (a tier: its grade nearest the current one; also
+   for an entity of status M), ``no_better_than_*`` worsens a better grade to the best one
+   allowed (status M stays M), ``status: M`` marks the entity not graded. The rule that
+   changed a row last is its ``override``.
 3. **Manual overrides** — applied last; expired ones are ignored and reported.
 
 The result keeps the model grade beside the final grade, names the rule (or ``manual``) that
@@ -149,24 +150,44 @@ class Grader:
         self.features = tuple(features)
         self.hysteresis_margin = float(hysteresis_margin)
         k = scale.n_grades
-        self._floors = []
-        for r in self.rules:
-            a = r.then
-            if a.status is not None:
-                self._floors.append(None)
-            elif a.no_better_than_grade is not None:
-                self._floors.append(scale.grades.index(a.no_better_than_grade))
-            else:
-                self._floors.append(scale.first_grade_of_tier(a.no_better_than_tier))
+        # Per tier (A–D, M): its best and worst grade index (M: the status index k).
+        self._first = np.array([scale.first_grade_of_tier(t) for t in TIER_ORDER] + [k])
+        self._last = np.array([self._last_of_tier(t) for t in TIER_ORDER] + [k])
+        self._actions = [self._action(r) for r in self.rules]
         edges = _logit(np.array([1e-12, *scale.cutoffs, 1 - 1e-12]))
         self._lo, self._hi = edges[:-1].copy(), edges[1:].copy()
         self._lo[0], self._hi[k - 1] = -np.inf, np.inf
 
+    def _last_of_tier(self, tier: str) -> int:
+        worse = [i for i, t in enumerate(self.scale.tiers) if TIER_ORDER.index(t) <= TIER_ORDER.index(tier)]
+        return max(worse) if worse else 0
+
+    def _action(self, rule: OverrideRule) -> tuple[str, int, int]:
+        a, s = rule.then, self.scale
+        if a.status is not None:
+            return "status", s.n_grades, s.n_grades
+        if a.grade is not None:
+            g = s.grades.index(a.grade)
+            return "into", g, g
+        if a.tier is not None:
+            t = TIER_ORDER.index(a.tier)
+            return "into", int(self._first[t]), int(self._last[t])
+        if a.no_better_than_grade is not None:
+            g = s.grades.index(a.no_better_than_grade)
+            return "cap", g, g
+        g = s.first_grade_of_tier(a.no_better_than_tier)
+        return "cap", g, g
+
+    def _into(self, state: np.ndarray, first, last) -> np.ndarray:
+        """The grade within [first, last] nearest to ``state``; status M goes to ``first``."""
+        k = self.scale.n_grades
+        return np.where(state == k, first, np.clip(state, first, last)).astype(np.int16)
+
     def _previous_codes(self, previous_grade, n: int) -> np.ndarray:
-        prev = pd.Categorical(np.asarray(previous_grade, dtype=object), categories=list(self.scale.grades))
+        prev = np.asarray(previous_grade, dtype=object)
         if len(prev) != n:
             raise DataError(f"previous grades have {len(prev)} rows; the table has {n}")
-        return np.asarray(prev.codes, dtype=np.int16)
+        return pd.Index(list(self.scale.grades)).get_indexer(prev).astype(np.int16)  # -1: none, M or unknown
 
     def grade(
         self,
@@ -201,13 +222,15 @@ class Grader:
         state = model.copy()
         decided = np.full(n, -1, dtype=np.int16)
         matched = np.zeros(n, dtype=np.uint32)
-        for i, (rule, floor) in enumerate(zip(self.rules, self._floors, strict=True)):
+        for i, (rule, (kind, lo, hi)) in enumerate(zip(self.rules, self._actions, strict=True)):
             mask = condition_mask(rule.when, data, rule=rule.id, features=self.features)
             matched |= mask.astype(np.uint32) << np.uint32(i)
-            if floor is None:
+            if kind == "status":
                 new = np.full(n, k, dtype=np.int16)
-            else:
-                new = np.where(state == k, floor, np.maximum(state, floor)).astype(np.int16)
+            elif kind == "into":
+                new = self._into(state, lo, hi)
+            else:  # cap: never better than lo; status M stays M
+                new = np.where(state == k, k, np.maximum(state, lo)).astype(np.int16)
             change = mask & (new != state)
             state = np.where(mask, new, state).astype(np.int16)
             decided[change] = i
@@ -230,14 +253,10 @@ class Grader:
         grade_codes = pd.Categorical(act["grade"], categories=[*self.scale.grades, STATUS_M]).codes
         current = result.final_grade[pos]
         # A tier: the grade of that tier nearest to the current decision.
-        tier = act["tier"].to_numpy(dtype=object)
-        first = np.array([self.scale.first_grade_of_tier(t) if t in TIER_ORDER else k for t in (*TIER_ORDER, "M")])
-        last = np.array([max(i for i, x in enumerate(self.scale.tiers) if x == t) if t in self.scale.tiers else k
-                         for t in TIER_ORDER] + [k])  # fmt: skip
-        tcode = pd.Categorical(tier, categories=list(TIER_CODES)).codes
+        tcode = pd.Index(list(TIER_CODES)).get_indexer(act["tier"].to_numpy(dtype=object))
         t_safe = np.where(tcode >= 0, tcode, 0)
-        from_tier = np.where(current == k, first[t_safe], np.clip(current, first[t_safe], last[t_safe]))
-        from_tier = np.where(tcode == TIER_CODES.index(STATUS_M), k, from_tier)
+        from_tier = np.where(tcode == TIER_CODES.index(STATUS_M), k, self._into(current, self._first[t_safe],
+                                                                                 self._last[t_safe]))  # fmt: skip
         target = np.where(grade_codes >= 0, grade_codes, from_tier).astype(np.int16)
         changed = target != current
         result.final_grade[pos] = target
