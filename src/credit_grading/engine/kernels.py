@@ -16,77 +16,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from credit_grading.specs.binning import MISSING, SPECIAL
-
 _KERNELS: dict[str, object] = {}
 
 
 def _build() -> dict[str, object]:
-    if _KERNELS:
-        return _KERNELS
-    from numba import njit
+    if not _KERNELS:
+        from credit_grading.engine import _kernels_nb as nb
 
-    r_missing, r_special = MISSING, SPECIAL
-
-    @njit(cache=True, nogil=True, inline="always")
-    def slot_of(v, splits, specials, r):  # pragma: no cover - compiled
-        # Branch-free count of the splits reached (vectorises well); then the exceptions.
-        s = 0
-        for c in range(splits.shape[0]):
-            s += v >= splits[c]
-        for c in range(specials.shape[0]):
-            if v == specials[c]:
-                s = r + r_special
-        if v != v:
-            s = r + r_missing
-        return s
-
-    @njit(cache=True, nogil=True)
-    def numeric_slots(x, missing, splits, specials, out):  # pragma: no cover - compiled
-        r = splits.shape[0] + 1
-        if missing.shape[0] > 0:
-            for i in range(x.shape[0]):
-                out[i] = r + r_missing if missing[i] else slot_of(np.float64(x[i]), splits, specials, r)
-        else:
-            for i in range(x.shape[0]):
-                out[i] = slot_of(np.float64(x[i]), splits, specials, r)
-
-    @njit(cache=True, nogil=True)
-    def numeric_points(x, missing, splits, specials, lut, out):  # pragma: no cover - compiled
-        r = splits.shape[0] + 1
-        if missing.shape[0] > 0:
-            for i in range(x.shape[0]):
-                s = r + r_missing if missing[i] else slot_of(np.float64(x[i]), splits, specials, r)
-                out[i] = lut[s]
-        else:
-            for i in range(x.shape[0]):
-                out[i] = lut[slot_of(np.float64(x[i]), splits, specials, r)]
-
-    @njit(cache=True, nogil=True)
-    def top_k(values, offsets, sign, k, out_idx, out_val):  # pragma: no cover - compiled
-        # Per row, the k largest of offsets[f] + sign * values[f, row] that are positive.
-        nf, n = values.shape
-        vals = np.empty(k, dtype=np.float64)
-        idxs = np.empty(k, dtype=np.int16)
-        for row in range(n):
-            for j in range(k):
-                vals[j] = 0.0
-                idxs[j] = -1
-            for f in range(nf):
-                s = offsets[f] + sign * values[f, row]
-                if s > vals[k - 1]:
-                    pos = k - 1
-                    while pos > 0 and s > vals[pos - 1]:
-                        vals[pos] = vals[pos - 1]
-                        idxs[pos] = idxs[pos - 1]
-                        pos -= 1
-                    vals[pos] = s
-                    idxs[pos] = f
-            for j in range(k):
-                out_idx[row, j] = idxs[j]
-                out_val[row, j] = vals[j]
-
-    _KERNELS.update(numeric_slots=numeric_slots, numeric_points=numeric_points, top_k=top_k)
+        _KERNELS.update(numeric_slots=nb.numeric_slots, numeric_points=nb.numeric_points, top_k=nb.top_k)
     return _KERNELS
 
 
