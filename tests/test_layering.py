@@ -16,10 +16,12 @@ LAYERS = [
     {"synth"},
     {"specs"},  # fitted results as plain data
     {"engine"},  # the one scoring core, compiled from specs
-    {"binning", "splits", "evaluation", "calibration", "grading"},
+    {"binning", "splits", "evaluation", "calibration", "grading", "bundle"},
     {"selection"},
     {"scorecard", "gbm"},
-    {"training"},
+    {"training", "service"},
+    {"tracking", "mlflow_model"},
+    {"pipeline"},
     {"cli"},
 ]
 
@@ -66,3 +68,16 @@ def test_start_up_imports_nothing_heavy():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_help_imports_nothing_heavy():
+    code = (
+        "import sys\n"
+        "sys.argv = ['credit-grading', '--help']\n"
+        "from credit_grading.cli import main\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "heavy = {'mlflow', 'shap', 'lightgbm', 'matplotlib', 'pyspark'}\n"
+        "print('HEAVY', sorted(heavy & {m.split('.')[0] for m in sys.modules}))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "Usage" in out and "HEAVY []" in out

@@ -208,3 +208,20 @@ def test_any_id_format(catalogue):
         (4, "loan_id", "duplicate_id"),
     }
     assert res.data["loan_id"].tolist() == ["a"]
+
+
+def test_a_file_may_hold_several_snapshots_of_the_same_entities(schema):
+    import pyarrow as pa
+
+    from credit_grading.registry import validate_table
+    from credit_grading.synth import generate_registry
+
+    snaps = [generate_registry(300, seed=5, as_of=d).table for d in ("2024-12-31", "2025-12-31")]
+    both = pa.concat_tables(snaps)
+    res = validate_table(both, schema)
+    assert res.rows_valid == 600 and res.rows_rejected == 0
+    # The same entity twice in one snapshot is still a duplicate.
+    again = pa.concat_tables([snaps[1], snaps[1].slice(0, 7)])
+    res = validate_table(again, schema)
+    assert res.rows_rejected == 7 and set(res.rejects["reason"]) == {"duplicate_id"}
+    assert res.rejects["row_number"].min() == 301

@@ -13,7 +13,7 @@ The scaling is described in :mod:`credit_grading.specs.scorecard`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -59,8 +59,15 @@ class Scorecard:
     def _catalogue(self, cfg: Config) -> Catalogue:
         return cfg.load_catalogue()
 
-    def fit(self, data: Tabular, y: np.ndarray | None = None) -> Scorecard:
-        """Fit on ``data`` (any table the engine reads); ``y`` defaults to the target column."""
+    def fit(
+        self, data: Tabular, y: np.ndarray | None = None, *, progress: Callable[[str], None] | None = None
+    ) -> Scorecard:
+        """Fit on ``data`` (any table the engine reads); ``y`` defaults to the target column.
+
+        ``progress`` is called with ``"binning"``, ``"selection"`` and ``"scorecard"`` as each
+        step starts.
+        """
+        step = progress or (lambda _name: None)
         from sklearn.linear_model import LogisticRegression
 
         cfg = self.config or load_config()
@@ -78,13 +85,16 @@ class Scorecard:
             raise DataError(f"the target has {int(np.isnan(y).sum())} missing value(s); drop those rows first")
         y = y.astype(np.int64)
 
+        step("binning")
         self.binning_spec_ = fit_binning(data, y, items, cfg.binning)
         names = list(self.binning_spec_.names)
         woe = woe_matrix(self.binning_spec_, data, names)
+        step("selection")
         self.selection_ = select_features(self.binning_spec_, woe, y, cfg.selection, names)
         selected = list(self.selection_.selected)
         if not selected:
             raise DataError("feature selection kept no feature; lower selection.min_iv or check the target")
+        step("scorecard")
         sc = cfg.scorecard
         col = {n: i for i, n in enumerate(names)}
         flagged = []

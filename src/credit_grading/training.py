@@ -10,6 +10,7 @@ of the true PD on the same rows, the best any model can reach.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -60,24 +61,40 @@ def _evaluate(model: ModelSpec, part: pd.DataFrame, target: str) -> dict:
     return out
 
 
-def train_models(data: pd.DataFrame, config: Config | None = None, *, oracle_column: str = "true_pd") -> TrainingResult:
-    """Train, calibrate and evaluate both models on a validated registry table."""
+STEPS = ("split", "binning", "selection", "scorecard", "gbm", "calibration", "grades", "evaluation")
+
+
+def train_models(
+    data: pd.DataFrame,
+    config: Config | None = None,
+    *,
+    oracle_column: str = "true_pd",
+    progress: Callable[[str], None] | None = None,
+) -> TrainingResult:
+    """Train, calibrate, grade and evaluate both models on a validated registry table.
+
+    ``progress`` is called with each name of :data:`STEPS` as that step starts.
+    """
+    step = progress or (lambda _name: None)
     cfg = config or load_config()
     target = cfg.dataset.target_column
     timings = {}
     t0 = time.perf_counter()
+    step("split")
     splits = split_frame(data, cfg)
     timings["split"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    card = Scorecard(cfg).fit(splits.train)
+    card = Scorecard(cfg).fit(splits.train, progress=step)
     timings["scorecard"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
+    step("gbm")
     gbm = GbmModel(cfg).fit(splits.train, splits.valid)
     timings["gbm"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
+    step("calibration")
     y_valid = splits.valid[target].to_numpy(dtype=np.float64)
     method = str(cfg.calibration.method)
     calib = {
@@ -90,6 +107,7 @@ def train_models(data: pd.DataFrame, config: Config | None = None, *, oracle_col
     model = ModelSpec(card.spec_, gbm.spec_, calib, champion=str(cfg.model.champion), name=cfg.model.name)
 
     t0 = time.perf_counter()
+    step("grades")
     _check_rule_items(cfg, data)
     dev = splits.valid if cfg.grading.fit.sample == FitSample.VALID else pd.concat([splits.train, splits.valid])
     dev_pd = CompiledModel(model).score(dev).pd
@@ -99,7 +117,10 @@ def train_models(data: pd.DataFrame, config: Config | None = None, *, oracle_col
     timings["grades"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    evaluation = {"split": splits.summary(), "champion": model.champion, "test": _evaluate(model, splits.test, target)}
+    step("evaluation")
+    evaluation = {"split": splits.summary(), "champion": model.champion}
+    for name, part in (("train", splits.train), ("valid", splits.valid), ("test", splits.test)):
+        evaluation[name] = _evaluate(model, part, target)
     if oracle_column in splits.test.columns:
         y = splits.test[target].to_numpy(dtype=np.float64)
         a = auc(y, splits.test[oracle_column].to_numpy(dtype=np.float64))

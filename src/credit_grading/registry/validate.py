@@ -328,9 +328,6 @@ def validate_table(
         ids = _as_text(ids)
         id_ok = ~(_nulls(ids) | np.asarray(pc.equal(pc.utf8_trim_whitespace(ids), "").fill_null(True)))
         col.add(~id_ok, schema.id_column, "id_missing", REASONS["id_missing"])
-    if not col.table_problems:
-        _duplicates(_as_text(ids), id_ok, schema, col)
-
     # Snapshot date.
     as_of_days = None
     if schema.as_of_column:
@@ -339,6 +336,10 @@ def validate_table(
             as_of_days, _ = parsed
             col.add(as_of_days == _NO_DATE, schema.as_of_column, "invalid_as_of", REASONS["invalid_as_of"])
             out[schema.as_of_column] = as_of_days
+
+    # One row per entity and snapshot: a file may hold several snapshots of the same entities.
+    if not col.table_problems:
+        _duplicates(_as_text(ids), id_ok, schema, col, as_of_days)
 
     # Outcome.
     if schema.target_column and schema.target_column in present:
@@ -379,11 +380,15 @@ def validate_table(
     )
 
 
-def _duplicates(ids: pa.Array, id_ok: np.ndarray, schema: RegistrySchema, col: _Collector) -> None:
+def _duplicates(
+    ids: pa.Array, id_ok: np.ndarray, schema: RegistrySchema, col: _Collector, as_of_days: np.ndarray | None
+) -> None:
     rows = np.flatnonzero(id_ok)
     if rows.size < 2:
         return
-    codes = pc.dictionary_encode(ids.take(pa.array(rows))).indices.to_numpy(zero_copy_only=False)
+    codes = pc.dictionary_encode(ids.take(pa.array(rows))).indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    if as_of_days is not None:  # the key is (id, as-of date)
+        codes = (codes << 32) | (as_of_days[rows].astype(np.int64) & 0xFFFFFFFF)
     uniq, first, counts = np.unique(codes, return_index=True, return_counts=True)
     if counts.max() == 1:
         return
@@ -391,10 +396,10 @@ def _duplicates(ids: pa.Array, id_ok: np.ndarray, schema: RegistrySchema, col: _
     if schema.duplicates == DuplicatePolicy.KEEP_FIRST:
         dup[:] = True
         dup[first] = False
-        detail = "the same key appears on an earlier row; the first is kept"
+        detail = "the same key (and snapshot date) appears on an earlier row; the first is kept"
     else:
         dup = counts[np.searchsorted(uniq, codes)] > 1
-        detail = "the same key appears on more than one row; all are rejected"
+        detail = "the same key (and snapshot date) appears on more than one row; all are rejected"
     mask = np.zeros(len(ids), dtype=bool)
     mask[rows[dup]] = True
     col.add(mask, schema.id_column, "duplicate_id", detail)

@@ -1,0 +1,293 @@
+"""MLflow tracking and the model registry, embedded by default.
+
+Runs go to ``MLFLOW_TRACKING_URI`` when it is set, else to an SQLite store ``mlflow.db`` in the
+working directory with artefacts beside it (``mlruns/``): no server needed. Output stays
+clean — MLflow's INFO lines and library warnings are silenced unless ``verbose``.
+
+What a tracked training run holds: the flattened config as params; AUC, Gini, KS and Brier per
+model and split, IV per feature and the grade-table figures as metrics; the bundle, points and
+binning tables as artefacts; the training data as a dataset input with its digest; the package
+version and git commit as tags; and the model itself as a pyfunc logged from code, registered
+under the model's name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import logging
+import os
+import subprocess
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from credit_grading import __version__
+from credit_grading.bundle import Bundle, load_bundle
+from credit_grading.catalogue import ItemType
+from credit_grading.exceptions import BundleError, CreditGradingError
+from credit_grading.registry.schema import RegistrySchema
+
+MODEL_PREFIX = "models:/"
+ALIASES = ("champion", "challenger")
+_QUIET = ("mlflow", "alembic", "urllib3", "git", "py4j", "sqlalchemy")
+
+
+def tracking_uri() -> str:
+    """``MLFLOW_TRACKING_URI`` or the embedded SQLite store in the working directory."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path.cwd() / 'mlflow.db'}"
+
+
+@contextlib.contextmanager
+def mlflow_session(verbose: bool = False) -> Iterator[object]:
+    """``mlflow`` pointed at :func:`tracking_uri`, quiet unless ``verbose``."""
+    levels = {name: logging.getLogger(name).level for name in _QUIET}
+    if not verbose:
+        os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"
+        for name in _QUIET:
+            logging.getLogger(name).setLevel(logging.ERROR)
+    # MLflow also prints some notices straight to stderr/stdout ("Successfully registered ...").
+    sink = io.StringIO()
+    quiet = contextlib.ExitStack()
+    if not verbose:
+        quiet.enter_context(contextlib.redirect_stderr(sink))
+        quiet.enter_context(contextlib.redirect_stdout(sink))
+    with quiet, warnings.catch_warnings():
+        if not verbose:
+            warnings.simplefilter("ignore")
+        import mlflow
+
+        if not verbose:
+            for name in _QUIET:  # importing mlflow may have reset its loggers
+                logging.getLogger(name).setLevel(logging.ERROR)
+        mlflow.set_tracking_uri(tracking_uri())
+        try:
+            yield mlflow
+        finally:
+            for name, level in levels.items():
+                logging.getLogger(name).setLevel(level)
+
+
+def flatten_params(d: dict, prefix: str = "") -> dict[str, str]:
+    """A nested config as ``a.b.c → value`` strings (lists as JSON, at most 500 characters)."""
+    out: dict[str, str] = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict) and v:
+            out.update(flatten_params(v, f"{key}."))
+        else:
+            text = v if isinstance(v, str) else json.dumps(v, ensure_ascii=False, default=str)
+            out[key] = text if len(text) <= 500 else text[:497] + "..."
+    return out
+
+
+def training_metrics(evaluation: dict, iv: dict[str, float]) -> dict[str, float]:
+    """Metrics of a training run: per split and model, IV per feature, grade-table figures."""
+    out: dict[str, float] = {}
+    for split in ("train", "valid", "test"):
+        for model, m in evaluation.get(split, {}).items():
+            for k in ("auc", "gini", "ks", "brier", "log_loss", "gini_vs_oracle"):
+                if isinstance(m.get(k), int | float) and m[k] == m[k]:
+                    out[f"{split}.{model}.{k}"] = float(m[k])
+    for name, value in iv.items():
+        out[f"iv.{name}"] = float(value)
+    grades = evaluation.get("grades", {})
+    for part in ("development", "test"):
+        for row in grades.get(part, []):
+            for k in ("count", "share", "bad_rate", "mean_pd", "jeffreys_p"):
+                v = row.get(k)
+                if isinstance(v, int | float) and v == v:
+                    out[f"grades.{part}.{row['grade']}.{k}"] = float(v)
+        hhi = grades.get(f"{part}_hhi")
+        if isinstance(hhi, int | float):
+            out[f"grades.{part}.hhi"] = float(hhi)
+    return out
+
+
+def git_commit() -> str:
+    """The commit of the source tree this package runs from, or ``unknown``."""
+    here = Path(__file__).resolve().parent
+    try:
+        res = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return res.stdout.strip() if res.returncode == 0 else "unknown"
+
+
+def input_schema(schema: RegistrySchema):
+    """The MLflow input schema of raw registry rows (columns not required by the contract optional)."""
+    from mlflow.types import ColSpec, Schema
+
+    kinds = {ItemType.NUMERIC: "double", ItemType.FLAG: "double", ItemType.CATEGORICAL: "string",
+             ItemType.DATE: "datetime", ItemType.TEXT: "string"}  # fmt: skip
+    cols = [ColSpec("string", schema.id_column)]
+    if schema.as_of_column:
+        cols.append(ColSpec("datetime", schema.as_of_column))
+    required = set(schema.required_columns)
+    for item in schema.input_items:
+        cols.append(ColSpec(kinds[item.type], item.id, required=item.id in required))
+    if schema.target_column:  # accepted (and ignored) so that labelled rows can be graded too
+        cols.append(ColSpec("double", schema.target_column, required=False))
+    return Schema(cols)
+
+
+@dataclass(frozen=True)
+class TrackedRun:
+    run_id: str
+    experiment_id: str
+    model_uri: str | None
+    registered_version: str | None
+
+
+def log_model(mlflow, bundle: Bundle, sample_input: pd.DataFrame, *, register: bool) -> tuple[str, str | None]:
+    """Log the bundle as a pyfunc from code (with signature and pip requirements); register it."""
+    from mlflow.models import ModelSignature, infer_signature
+
+    from credit_grading.service import BundleGrader, bundle_schema
+
+    sample_out = BundleGrader(bundle).predict(sample_input)
+    sig = ModelSignature(inputs=input_schema(bundle_schema(bundle)),
+                         outputs=infer_signature(None, sample_out).outputs)  # fmt: skip
+    code = Path(__file__).with_name("mlflow_model.py")
+    info = mlflow.pyfunc.log_model(
+        name="model",
+        python_model=str(code),
+        artifacts={"bundle": str(bundle.path)},
+        signature=sig,
+        pip_requirements=_requirements(),
+        registered_model_name=bundle.name if register else None,
+        await_registration_for=0,
+    )
+    version = getattr(info, "registered_model_version", None)
+    return info.model_uri, None if version is None else str(version)
+
+
+def _requirements() -> list[str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = [f"credit_grading=={__version__}"]
+    for pkg in ("mlflow", "numpy", "pandas", "pyarrow", "pydantic", "scikit-learn", "scipy", "numba", "lightgbm",
+                "optbinning", "pyyaml"):  # fmt: skip
+        try:
+            out.append(f"{pkg}=={version(pkg)}")
+        except PackageNotFoundError:
+            continue
+    return out
+
+
+def track_training(
+    bundle: Bundle,
+    *,
+    evaluation: dict,
+    iv: dict[str, float],
+    data: pd.DataFrame,
+    data_source: str,
+    target: str | None,
+    sample_input: pd.DataFrame,
+    experiment: str | None = None,
+    register: bool = True,
+    verbose: bool = False,
+) -> TrackedRun:
+    """Record a training run, its bundle and its model in MLflow."""
+    with mlflow_session(verbose) as mlflow:
+        mlflow.set_experiment(experiment or bundle.name)
+        with mlflow.start_run(run_name=f"{bundle.name}-{bundle.version}") as run:
+            mlflow.set_tags({"credit_grading.version": __version__, "git_commit": git_commit(),
+                             "model_name": bundle.name, "model_version": bundle.version,
+                             "bundle_sha256": bundle.sha256})  # fmt: skip
+            params = flatten_params(bundle.config)
+            items = list(params.items())
+            for i in range(0, len(items), 100):
+                mlflow.log_params(dict(items[i : i + 100]))
+            mlflow.log_metrics(training_metrics(evaluation, iv))
+            mlflow.log_input(_dataset(mlflow, data, data_source, target, bundle), context="training")
+            mlflow.log_artifacts(str(bundle.path), artifact_path="bundle")
+            model_uri, version = log_model(mlflow, bundle, sample_input, register=register)
+            return TrackedRun(run.info.run_id, run.info.experiment_id, model_uri, version)
+
+
+def _dataset(mlflow, data: pd.DataFrame, source: str, target: str | None, bundle: Bundle):
+    """The training table as an MLflow dataset: our digest (sha256 of the content), the full
+    profile, and a schema inferred from the first rows (MLflow's own inference walks every
+    value of every text column in Python, seconds per 100k rows)."""
+    from functools import cached_property
+
+    from mlflow.data.pandas_dataset import PandasDataset
+    from mlflow.models import infer_signature
+
+    class RegistryDataset(PandasDataset):
+        @cached_property
+        def schema(self):
+            head = self.df.head(2000)
+            text = {c: "string" for c in head.columns if not pd.api.types.is_numeric_dtype(head[c].dtype)
+                    and not pd.api.types.is_datetime64_any_dtype(head[c].dtype)}  # fmt: skip
+            return infer_signature(head.astype(text)).inputs
+
+    resolved = mlflow.data.from_pandas(data.head(1), source=source).source
+    digest = bundle.manifest["training_data"]["sha256"][:16]
+    return RegistryDataset(df=data, source=resolved, targets=target, name=Path(source).name, digest=digest)
+
+
+def resolve_model(ref: str | Path, *, verbose: bool = False) -> Bundle:
+    """A bundle from a directory, ``models:/NAME/VERSION`` or ``models:/NAME@alias`` (hash-checked)."""
+    text = str(ref)
+    if not text.startswith(MODEL_PREFIX):
+        return load_bundle(Path(text))
+    from credit_grading.exceptions import DataError
+
+    with mlflow_session(verbose) as mlflow:
+        try:
+            local = Path(mlflow.artifacts.download_artifacts(artifact_uri=text))
+        except Exception as exc:  # MLflow raises its own types for unknown names or versions
+            raise DataError(
+                f"cannot fetch {text} from the model registry at {tracking_uri()}: {_first_line(exc)}"
+            ) from None
+        try:
+            flavor = mlflow.models.Model.load(str(local / "MLmodel")).flavors.get("python_function", {})
+            rel = flavor["artifacts"]["bundle"]["path"]
+        except (KeyError, TypeError, OSError) as exc:
+            raise BundleError(f"{text} is not a credit_grading model: it names no bundle ({exc})") from None
+    bundle_dir = (local / rel).resolve()
+    if not bundle_dir.is_relative_to(local.resolve()) or not bundle_dir.is_dir():
+        raise BundleError(f"{text} is not a credit_grading model: its bundle path {rel!r} is not inside the model")
+    return load_bundle(bundle_dir)
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def list_models(verbose: bool = False) -> pd.DataFrame:
+    """Every registered model version with its aliases, run and bundle version."""
+    with mlflow_session(verbose) as mlflow:
+        client = mlflow.MlflowClient()
+        rows = []
+        for rm in client.search_registered_models():
+            aliases: dict[str, list[str]] = {}
+            for alias, v in (rm.aliases or {}).items():
+                aliases.setdefault(str(v), []).append(alias)
+            for mv in client.search_model_versions(f"name='{rm.name}'"):
+                rows.append({"name": rm.name, "version": int(mv.version),
+                             "aliases": ",".join(sorted(aliases.get(str(mv.version), []))),
+                             "run_id": mv.run_id, "created": pd.Timestamp(mv.creation_timestamp, unit="ms")})  # fmt: skip
+    cols = ["name", "version", "aliases", "run_id", "created"]
+    return pd.DataFrame(rows, columns=cols).sort_values(["name", "version"]).reset_index(drop=True)
+
+
+def promote(name: str, version: str | int, alias: str, verbose: bool = False) -> None:
+    """Point ``alias`` (champion or challenger) of model ``name`` at ``version``."""
+    if alias not in ALIASES:
+        raise CreditGradingError(f"alias must be one of {ALIASES}, got {alias!r}")
+    with mlflow_session(verbose) as mlflow:
+        client = mlflow.MlflowClient()
+        try:
+            client.get_model_version(name, str(version))
+        except Exception as exc:
+            raise CreditGradingError(
+                f"no version {version} of model {name!r} at {tracking_uri()}: {_first_line(exc)}"
+            ) from None
+        client.set_registered_model_alias(name, alias, str(version))
