@@ -57,30 +57,69 @@ class CompiledModel:
         self.scorecard = CompiledScorecard(spec.scorecard) if spec.scorecard is not None else None
         self.gbm = CompiledGbm(spec.gbm) if spec.gbm is not None else None
 
-    def score(self, data: Tabular, *, reasons: int = 0, threads: int | None = None) -> ModelResult:
+    def score(
+        self, data: Tabular, *, reasons: int = 0, threads: int | None = None, explain: np.ndarray | None = None
+    ) -> ModelResult:
+        """Score every row; with ``reasons`` > 0, the champion's top reasons of the rows in
+        ``explain`` (row positions; default all rows; the others get no reasons)."""
         spec = self.spec
+        n_rows = len(data) if not hasattr(data, "num_rows") else data.num_rows
+        subset = None if explain is None else np.asarray(explain, dtype=np.int64)
+        if subset is not None and len(subset) == n_rows:
+            subset = None
         score = margin = pd_sc = pd_gbm = None
         r_idx = r_val = None
         names: tuple[str, ...] = ()
         labels: tuple[tuple[str, str], ...] = ()
         if self.scorecard is not None:
-            want = reasons if spec.champion == "scorecard" else 0
+            want = reasons if spec.champion == "scorecard" and subset is None else 0
             res = self.scorecard.score(data, reasons=want, points=False, threads=threads)
             score = res.score
             if "scorecard" in spec.calibration:
                 pd_sc = spec.calibration["scorecard"].apply(score)
-            if want:
-                r_idx, r_val, names = res.reason_index, res.reason_value, res.feature_names
+            if spec.champion == "scorecard" and reasons:
+                if subset is not None:
+                    part = self.scorecard.score(_take(data, subset), reasons=reasons, points=False, threads=threads)
+                    r_idx, r_val = _spread(part.reason_index, part.reason_value, subset, n_rows)
+                    names = part.feature_names
+                else:
+                    r_idx, r_val, names = res.reason_index, res.reason_value, res.feature_names
                 labels = tuple((f.name_zh or f.name, f.name_en or f.name) for f in spec.scorecard.features)
         if self.gbm is not None:
             x = self.gbm.matrix(data)
-            margin = self.gbm.margin(x, threads=threads)
+            explain_all = spec.champion == "gbm" and reasons and subset is None
+            if explain_all and self.gbm.backend == "fast":
+                margin, contrib = self.gbm.fast.margin_and_contributions(x, threads=threads)
+            else:
+                margin = self.gbm.margin(x, threads=threads)
+                contrib = None
             if "gbm" in spec.calibration:
                 pd_gbm = spec.calibration["gbm"].apply(margin)
             if spec.champion == "gbm" and reasons:
-                contrib = self.gbm.contributions(x, threads=threads)
-                r_idx, r_val = self.gbm.reasons(contrib, reasons)
+                if subset is not None:
+                    part = self.gbm.contributions(np.ascontiguousarray(x[subset]), threads=threads)
+                    r_idx, r_val = _spread(*self.gbm.reasons(part, reasons), subset, n_rows)
+                else:
+                    if contrib is None:
+                        contrib = self.gbm.contributions(x, threads=threads)
+                    r_idx, r_val = self.gbm.reasons(contrib, reasons)
                 names = self.gbm.feature_names
                 labels = tuple((f.name_zh or f.name, f.name_en or f.name) for f in spec.gbm.features)
         champion_pd = pd_gbm if spec.champion == "gbm" else pd_sc
         return ModelResult(score, margin, pd_sc, pd_gbm, champion_pd, spec.champion, names, r_idx, r_val, labels)
+
+
+def _take(data: Tabular, rows: np.ndarray) -> Tabular:
+    if isinstance(data, pd.DataFrame):
+        return data.iloc[rows]
+    return data.take(rows)  # pyarrow.Table
+
+
+def _spread(idx: np.ndarray, val: np.ndarray, rows: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Reasons of some rows placed among all rows (the others: no reason)."""
+    k = idx.shape[1]
+    out_i = np.full((n, k), -1, dtype=idx.dtype)
+    out_v = np.zeros((n, k), dtype=val.dtype)
+    out_i[rows] = idx
+    out_v[rows] = val
+    return out_i, out_v

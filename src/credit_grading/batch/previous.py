@@ -1,0 +1,130 @@
+"""The previous grading of a registry, looked up by entity key for every chunk.
+
+Keys are hashed to 64 bits once (a position-weighted sum over each key's bytes, vectorised over
+the Arrow buffers), sorted, and looked up with ``searchsorted``; every hit is then confirmed by
+comparing the keys themselves, so a hash collision can never attach another entity's grade.
+Memory: the keys as Arrow strings plus a few bytes per entity, no Python object per row.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from credit_grading.exceptions import DataError
+from credit_grading.registry.io import file_format
+
+_WEIGHTS = np.random.default_rng(20251231).integers(1, 2**63, size=256, dtype=np.uint64) | np.uint64(1)
+
+
+def key_hash(keys: pa.Array) -> np.ndarray:
+    """A 64-bit hash of each string (vectorised; nulls hash to 0)."""
+    keys = pc.cast(keys, pa.large_string()) if not pa.types.is_large_string(keys.type) else keys
+    if isinstance(keys, pa.ChunkedArray):
+        keys = keys.combine_chunks()
+    n = len(keys)
+    if n == 0:
+        return np.zeros(0, dtype=np.uint64)
+    offsets = np.frombuffer(keys.buffers()[1], dtype=np.int64, count=n + 1, offset=keys.offset * 8)
+    data = np.frombuffer(keys.buffers()[2], dtype=np.uint8) if keys.buffers()[2] is not None else np.zeros(0, np.uint8)
+    starts, ends = offsets[:-1], offsets[1:]
+    lengths = ends - starts
+    total = int(lengths.sum())
+    out = lengths.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+    width = int(lengths[0])
+    if total and 0 < width <= len(_WEIGHTS) and (lengths == width).all():  # fixed-length keys (USCCs)
+        mat = data[int(starts[0]) : int(ends[-1])].reshape(n, width).astype(np.uint64)
+        with np.errstate(over="ignore"):
+            out += ((mat + np.uint64(1)) * _WEIGHTS[:width] + np.arange(width, dtype=np.uint64)).sum(axis=1)
+    elif total:
+        base = int(starts[0])
+        body = data[base : int(ends[-1])]
+        pos = np.arange(total, dtype=np.int64) - np.repeat(starts - base, lengths)
+        with np.errstate(over="ignore"):
+            mixed = (body.astype(np.uint64) + np.uint64(1)) * _WEIGHTS[pos % len(_WEIGHTS)] + pos.astype(np.uint64)
+            nz = lengths > 0
+            sums = np.add.reduceat(mixed, (starts - base)[nz])
+            out[nz] += sums
+    if keys.null_count:
+        out[np.asarray(keys.is_null())] = 0
+    return out
+
+
+class PreviousGrades:
+    """A previous grading (``uscc, grade, tier`` and, when present, ``model_grade``)."""
+
+    def __init__(self, path: Path | str, id_column: str = "uscc") -> None:
+        path = Path(path)
+        if not path.exists():
+            raise DataError(f"previous grading not found: {path}")
+        wanted = [id_column, "grade", "tier", "model_grade"]
+        try:
+            if file_format(path) == "parquet":
+                names = pq.read_schema(path).names
+                table = pq.read_table(path, columns=[c for c in wanted if c in names])
+            else:
+                import pyarrow.csv as pacsv
+
+                table = pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(
+                    include_columns=wanted, include_missing_columns=True,
+                    column_types={c: pa.string() for c in wanted}))  # fmt: skip
+        except (OSError, pa.ArrowException) as exc:
+            raise DataError(f"cannot read the previous grading {path}: {exc}") from None
+        missing = [c for c in wanted[:3] if c not in table.column_names or table.column(c).null_count == len(table)]
+        if missing:
+            raise DataError(f"the previous grading {path} has no column(s) {missing}")
+        self.path = path
+        ids = pc.cast(table.column(id_column), pa.string()).combine_chunks()
+        # Keep the first row of each key.
+        h = key_hash(ids)
+        order = np.argsort(h, kind="stable")
+        hs = h[order]
+        first = np.ones(len(hs), dtype=bool)
+        first[1:] = hs[1:] != hs[:-1]
+        self._hash = hs[first]
+        self._pos = order[first]
+        self.ids = ids
+        self.grade = _labels(table.column("grade"))
+        self.tier = _labels(table.column("tier"))
+        mg = table.column("model_grade") if "model_grade" in table.column_names else table.column("grade")
+        self.model_grade = _labels(mg)
+        self.rows = len(ids)
+        self.matched = np.zeros(len(ids), dtype=bool)
+
+    def lookup(self, ids: pa.Array) -> np.ndarray:
+        """Row of each id in the previous grading, -1 where the entity is new."""
+        ids = pc.cast(ids, pa.string())
+        if isinstance(ids, pa.ChunkedArray):
+            ids = ids.combine_chunks()
+        h = key_hash(ids)
+        i = np.searchsorted(self._hash, h)
+        i = np.minimum(i, max(len(self._hash) - 1, 0))
+        hit = (self._hash[i] == h) if len(self._hash) else np.zeros(len(h), dtype=bool)
+        pos = np.where(hit, self._pos[i] if len(self._pos) else 0, -1)
+        where = np.flatnonzero(hit)
+        if len(where):
+            same = pc.equal(ids.take(pa.array(where)), self.ids.take(pa.array(pos[where]))).to_numpy(
+                zero_copy_only=False
+            )
+            pos[where[~same.astype(bool)]] = -1
+        self.matched[pos[pos >= 0]] = True
+        return pos
+
+    @staticmethod
+    def codes(column: tuple[list[str], np.ndarray], pos: np.ndarray, categories: list[str]) -> np.ndarray:
+        """Codes in ``categories`` of a column's value at each ``pos`` (-1: new entity or unknown label)."""
+        labels, idx = column
+        index = {c: i for i, c in enumerate(categories)}
+        lut = np.array([index.get(v, -1) for v in labels] + [-1], dtype=np.int16)
+        return lut[np.where(pos >= 0, idx[np.where(pos >= 0, pos, 0)], len(labels))]
+
+
+def _labels(col: pa.ChunkedArray) -> tuple[list[str], np.ndarray]:
+    """A label column as (distinct labels, index of each row's label; the last index for missing)."""
+    enc = pc.dictionary_encode(pc.cast(col, pa.string())).combine_chunks()
+    labels = [str(v) for v in enc.dictionary.to_pylist()]
+    return labels, enc.indices.fill_null(len(labels)).to_numpy(zero_copy_only=False).astype(np.int32)

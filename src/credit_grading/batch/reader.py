@@ -1,0 +1,126 @@
+"""Reading a registry file as a stream of fixed-size chunks (Parquet or CSV).
+
+Chunk ``k`` always holds rows ``k·N + 1 … (k+1)·N`` of the file, whatever the file's row
+groups or CSV blocks, so a resumed run cuts the file exactly as the first run did. Parquet is
+read with ``iter_batches`` (``pre_buffer=False``; categorical columns stay dictionary-encoded);
+a resumed run skips whole row groups. CSV goes through pyarrow's streaming reader with the
+contract's column types; if a value does not convert, the rest of the file is read as text so
+validation can name the value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from credit_grading.catalogue import ItemType
+from credit_grading.exceptions import DataError
+from credit_grading.registry.io import check_columns, file_format, read_columns
+from credit_grading.registry.schema import RegistrySchema
+
+
+class ChunkReader:
+    """``for offset, table in ChunkReader(path, schema, 100_000): ...`` (offset = rows before the chunk)."""
+
+    def __init__(self, path: Path | str, schema: RegistrySchema, chunk_rows: int) -> None:
+        if chunk_rows < 1:
+            raise DataError(f"the chunk size must be at least 1 row, got {chunk_rows}")
+        self.path = Path(path)
+        self.schema = schema
+        self.chunk_rows = chunk_rows
+        self.format = file_format(self.path)
+        columns = read_columns(self.path)
+        self.ignored = check_columns(columns, schema, str(self.path))
+        self.columns = [c for c in schema.known_columns if c in columns]
+        self.total_rows: int | None = None
+        if self.format == "parquet":
+            self._pf = pq.ParquetFile(self.path, pre_buffer=False, read_dictionary=self._categoricals())
+            self.total_rows = self._pf.metadata.num_rows
+
+    def _categoricals(self) -> list[str]:
+        cat = self.schema.catalogue
+        return [c for c in self.columns if c in cat and cat.item(c).type is ItemType.CATEGORICAL]
+
+    def chunks(self, start_chunk: int = 0) -> Iterator[tuple[int, pa.Table]]:
+        """Chunks from chunk number ``start_chunk`` on."""
+        start = start_chunk * self.chunk_rows
+        batches = self._parquet(start) if self.format == "parquet" else self._csv(start)
+        yield from _rechunk(batches, self.chunk_rows, start)
+
+    def _parquet(self, start: int) -> Iterator[pa.RecordBatch]:
+        md = self._pf.metadata
+        first, seen = 0, 0
+        while first < md.num_row_groups and seen + md.row_group(first).num_rows <= start:
+            seen += md.row_group(first).num_rows
+            first += 1
+        skip = start - seen
+        groups = list(range(first, md.num_row_groups))
+        if not groups:
+            return
+        try:
+            for batch in self._pf.iter_batches(batch_size=self.chunk_rows, row_groups=groups, columns=self.columns):
+                if skip:
+                    drop = min(skip, batch.num_rows)
+                    batch, skip = batch.slice(drop), skip - drop
+                if batch.num_rows:
+                    yield batch
+        except (OSError, pa.ArrowException) as exc:
+            raise DataError(f"cannot read {self.path} as parquet: {exc}") from None
+
+    def _csv(self, start: int) -> Iterator[pa.RecordBatch]:
+        emitted = 0
+        typed = {c: self.schema.csv_read_type(c) for c in self.columns}
+        text = {c: pa.string() for c in self.columns}
+        for types in (typed, text):
+            try:
+                reader = pacsv.open_csv(
+                    self.path,
+                    read_options=pacsv.ReadOptions(block_size=1 << 22),
+                    convert_options=pacsv.ConvertOptions(
+                        column_types=types, include_columns=self.columns, strings_can_be_null=True
+                    ),  # fmt: skip
+                )
+                skip = start + emitted
+                for batch in reader:
+                    if skip:
+                        drop = min(skip, batch.num_rows)
+                        batch, skip = batch.slice(drop), skip - drop
+                    if batch.num_rows:
+                        emitted += batch.num_rows
+                        yield batch
+                return
+            except pa.ArrowInvalid:
+                if types is text:
+                    raise
+                continue  # a value did not convert: read the rest as text
+            except (OSError, pa.ArrowException) as exc:
+                raise DataError(f"cannot read {self.path} as csv: {exc}") from None
+
+
+def _rechunk(batches: Iterator[pa.RecordBatch], size: int, offset: int) -> Iterator[tuple[int, pa.Table]]:
+    pending: list[pa.RecordBatch] = []
+    rows = 0
+    for batch in batches:
+        while batch.num_rows:
+            take = min(size - rows, batch.num_rows)
+            pending.append(batch.slice(0, take))
+            rows += take
+            batch = batch.slice(take)
+            if rows == size:
+                yield offset, _table(pending)
+                offset += rows
+                pending, rows = [], 0
+    if rows:
+        yield offset, _table(pending)
+
+
+def _table(batches: list[pa.RecordBatch]) -> pa.Table:
+    # Batches of one chunk may differ in type (CSV read typed, then as text): unify to text.
+    schemas = {b.schema for b in batches}
+    if len(schemas) > 1:
+        batches = [b.cast(pa.schema([pa.field(f.name, pa.string()) for f in b.schema])) for b in batches]
+    return pa.Table.from_batches(batches)
