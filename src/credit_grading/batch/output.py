@@ -17,7 +17,8 @@ from credit_grading.engine.model import ModelResult
 from credit_grading.grading.grader import MANUAL, TIER_CODES, GradingResult
 
 
-def _dict(codes: np.ndarray, labels: list[str], index_type=pa.int16()) -> pa.DictionaryArray:
+def _dict(codes: np.ndarray, labels: list[str], index_type: pa.DataType | None = None) -> pa.DictionaryArray:
+    index_type = index_type or pa.int16()
     codes = np.asarray(codes)
     mask = codes < 0
     idx = pa.array(np.where(mask, 0, codes).astype(index_type.to_pandas_dtype()), type=index_type,

@@ -82,7 +82,7 @@ class ChunkReader:
                     read_options=pacsv.ReadOptions(block_size=1 << 22),
                     convert_options=pacsv.ConvertOptions(
                         column_types=types, include_columns=self.columns, strings_can_be_null=True
-                    ),  # fmt: skip
+                    ),
                 )
                 skip = start + emitted
                 for batch in reader:

@@ -391,7 +391,7 @@ class Rescorer:
                 "path": str(self.previous_path),
                 "rows": self.previous.rows,
                 "not_in_this_registry": int((~self.previous.matched).sum()),
-            },  # fmt: skip
+            },
         }
 
     def _write_migration(self, totals: Totals) -> None:
