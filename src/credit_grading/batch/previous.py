@@ -21,8 +21,9 @@ from credit_grading.registry.io import file_format
 _WEIGHTS = np.random.default_rng(20251231).integers(1, 2**63, size=256, dtype=np.uint64) | np.uint64(1)
 
 
-def key_hash(keys: pa.Array) -> np.ndarray:
-    """A 64-bit hash of each string (vectorised; nulls hash to 0)."""
+def key_hash(keys: pa.Array, weights: np.ndarray = _WEIGHTS) -> np.ndarray:
+    """A 64-bit hash of each string (vectorised; nulls hash to 0); other ``weights`` give an
+    independent hash."""
     keys = pc.cast(keys, pa.large_string()) if not pa.types.is_large_string(keys.type) else keys
     if isinstance(keys, pa.ChunkedArray):
         keys = keys.combine_chunks()
@@ -36,16 +37,16 @@ def key_hash(keys: pa.Array) -> np.ndarray:
     total = int(lengths.sum())
     out = lengths.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
     width = int(lengths[0])
-    if total and 0 < width <= len(_WEIGHTS) and (lengths == width).all():  # fixed-length keys (USCCs)
+    if total and 0 < width <= len(weights) and (lengths == width).all():  # fixed-length keys (USCCs)
         mat = data[int(starts[0]) : int(ends[-1])].reshape(n, width).astype(np.uint64)
         with np.errstate(over="ignore"):
-            out += ((mat + np.uint64(1)) * _WEIGHTS[:width] + np.arange(width, dtype=np.uint64)).sum(axis=1)
+            out += ((mat + np.uint64(1)) * weights[:width] + np.arange(width, dtype=np.uint64)).sum(axis=1)
     elif total:
         base = int(starts[0])
         body = data[base : int(ends[-1])]
         pos = np.arange(total, dtype=np.int64) - np.repeat(starts - base, lengths)
         with np.errstate(over="ignore"):
-            mixed = (body.astype(np.uint64) + np.uint64(1)) * _WEIGHTS[pos % len(_WEIGHTS)] + pos.astype(np.uint64)
+            mixed = (body.astype(np.uint64) + np.uint64(1)) * weights[pos % len(weights)] + pos.astype(np.uint64)
             nz = lengths > 0
             sums = np.add.reduceat(mixed, (starts - base)[nz])
             out[nz] += sums

@@ -51,6 +51,22 @@ class ChunkReader:
         batches = self._parquet(start) if self.format == "parquet" else self._csv(start)
         yield from _rechunk(batches, self.chunk_rows, start)
 
+    def key_batches(self) -> Iterator[pa.RecordBatch]:
+        """The id and as-of columns of the whole file, as a stream of batches."""
+        keys = [c for c in self.schema.key_columns if c in self.columns]
+        if self.format == "parquet":
+            try:
+                yield from self._pf.iter_batches(batch_size=1 << 20, columns=keys)
+            except (OSError, pa.ArrowException) as exc:
+                raise DataError(f"cannot read {self.path} as parquet: {exc}") from None
+            return
+        reader = pacsv.open_csv(
+            self.path,
+            read_options=pacsv.ReadOptions(block_size=1 << 24),
+            convert_options=pacsv.ConvertOptions(column_types={c: pa.string() for c in keys}, include_columns=keys),
+        )
+        yield from reader
+
     def _parquet(self, start: int) -> Iterator[pa.RecordBatch]:
         md = self._pf.metadata
         first, seen = 0, 0

@@ -30,6 +30,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from credit_grading import __version__
+from credit_grading.batch.keys import duplicate_rows
 from credit_grading.batch.output import ResultBuilder
 from credit_grading.batch.previous import PreviousGrades
 from credit_grading.batch.reader import ChunkReader
@@ -212,7 +213,9 @@ class Rescorer:
 
     # ------------------------------------------------------------------ one chunk
     def _chunk(self, offset: int, table: pa.Table) -> tuple[pa.Table, pd.DataFrame, dict]:
-        res = validate_table(table, self.schema, row_offset=offset, source=str(self.input))
+        lo, hi = np.searchsorted(self._dups, [offset, offset + table.num_rows])
+        res = validate_table(table, self.schema, row_offset=offset, source=str(self.input),
+                             duplicate_rows=self._dups[lo:hi] - offset)  # fmt: skip
         data = res.data
         keep = data.index.to_numpy(dtype=np.int64) - offset - 1
         take = pa.array(keep)
@@ -299,6 +302,9 @@ class Rescorer:
 
         t0 = time.perf_counter()
         done, totals = self._load_checkpoint()
+        # Keys repeated anywhere in the file (a chunk alone cannot see them all).
+        self._dups = duplicate_rows(self.reader.key_batches(), self.schema.id_column, self.schema.as_of_column,
+                                    self.schema.duplicates)  # fmt: skip
         if start_callback is not None:
             start_callback(self.reader.total_rows, done * self.reader.chunk_rows)
         step = progress or (lambda _rows: None)

@@ -45,7 +45,7 @@ class ModelResult:
             for j in range(self.reason_index.shape[1]):
                 idx = self.reason_index[:, j]
                 cols[f"reason_{j + 1}"] = ids[idx]
-                cols[f"reason_{j + 1}_value"] = self.reason_value[:, j]
+                cols[f"reason_{j + 1}_value"] = np.where(idx >= 0, self.reason_value[:, j], np.nan)
                 cols[f"reason_{j + 1}_zh"] = zh[idx]
                 cols[f"reason_{j + 1}_en"] = en[idx]
         return pd.DataFrame(cols)

@@ -269,6 +269,7 @@ def validate_table(
     source: str = "the input table",
     ignored_columns: tuple[str, ...] | list[str] | None = None,
     passthrough: tuple[str, ...] | list[str] = (),
+    duplicate_rows: np.ndarray | None = None,
 ) -> ValidationResult:
     """Validate a registry table and split it into typed valid rows and rejects.
 
@@ -286,6 +287,10 @@ def validate_table(
     passthrough : sequence of str
         Columns outside the contract to carry, unchecked, into the valid rows (e.g. the
         synthetic registry's ``true_pd``); they are not listed as ignored.
+    duplicate_rows : numpy.ndarray, optional
+        Positions (0-based, in this table) of rows whose key a caller found repeated across a
+        whole stream of tables (see :mod:`credit_grading.batch.keys`); they replace the
+        table's own duplicate check, which can only see this table.
 
     Returns
     -------
@@ -338,7 +343,14 @@ def validate_table(
             out[schema.as_of_column] = as_of_days
 
     # One row per entity and snapshot: a file may hold several snapshots of the same entities.
-    if not col.table_problems:
+    if duplicate_rows is not None:
+        mask = np.zeros(len(id_ok), dtype=bool)
+        mask[np.asarray(duplicate_rows, dtype=np.int64)] = True
+        keep_first = schema.duplicates == DuplicatePolicy.KEEP_FIRST
+        detail = ("the same key (and snapshot date) appears on an earlier row; the first is kept" if keep_first
+                  else "the same key (and snapshot date) appears on more than one row; all are rejected")  # fmt: skip
+        col.add(mask & id_ok, schema.id_column, "duplicate_id", detail)
+    elif not col.table_problems:
         _duplicates(_as_text(ids), id_ok, schema, col, as_of_days)
 
     # Outcome.
