@@ -20,7 +20,7 @@ LAYERS = [
     {"selection"},
     {"scorecard", "gbm"},
     {"training", "service"},
-    {"tracking", "mlflow_model", "batch"},
+    {"tracking", "mlflow_model", "batch", "spark"},
     {"pipeline"},
     {"cli"},
 ]

@@ -248,6 +248,46 @@ def _read_json(raw: bytes, name: str) -> dict:
         raise BundleError(f"bundle file {name} is not valid JSON: {exc}") from None
 
 
+def bundle_files(bundle: Bundle) -> dict[str, bytes]:
+    """Every file of a bundle (manifest included) as bytes: how a bundle travels to other processes."""
+    if bundle.path is None:
+        raise BundleError("this bundle has no directory to read its files from")
+    names = [MANIFEST, *bundle.manifest["files"]]
+    return {name: (bundle.path / name).read_bytes() for name in names}
+
+
+def bundle_from_files(files: dict[str, bytes], source: str = "<files>") -> Bundle:
+    """A bundle from its files' bytes, with the same checks as :func:`load_bundle`."""
+    if MANIFEST not in files:
+        raise BundleError(f"{source}: no {MANIFEST}")
+    manifest = _read_json(files[MANIFEST], MANIFEST)
+    _check_manifest(manifest, source)
+    raw = {}
+    for name, expected in manifest["files"].items():
+        if name not in files:
+            raise BundleError(f"bundle file {name} is listed in the manifest but missing from {source}")
+        got = sha256_bytes(files[name])
+        if got != expected:
+            raise BundleError(f"bundle file {name} has sha256 {got[:16]}…, the manifest says {str(expected)[:16]}…")
+        raw[name] = files[name]
+    manifest["_sha256"] = sha256_bytes(files[MANIFEST])
+    return _parse(raw, manifest, Path(source))
+
+
+def _check_manifest(manifest: dict, source: object) -> None:
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise BundleError(f"{source} is not a credit_grading bundle manifest")
+    version = manifest.get("format_version")
+    if version != FORMAT_VERSION:
+        raise BundleError(
+            f"bundle {source} has format version {version!r}; this package (credit_grading {__version__}) reads "
+            f"version {FORMAT_VERSION}"
+        )
+    listed = manifest.get("files")
+    if not isinstance(listed, dict) or "model.json" not in listed:
+        raise BundleError(f"the manifest of {source} lists no model.json")
+
+
 def load_bundle(path: Path | str) -> Bundle:
     """Load a bundle, verifying its format version and every file's sha256 first."""
     path = Path(path)
@@ -258,17 +298,8 @@ def load_bundle(path: Path | str) -> Bundle:
         raise BundleError(f"{path} is not a model bundle: {MANIFEST} is missing")
     manifest_bytes = mpath.read_bytes()
     manifest = _read_json(manifest_bytes, MANIFEST)
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise BundleError(f"{mpath} is not a credit_grading bundle manifest")
-    version = manifest.get("format_version")
-    if version != FORMAT_VERSION:
-        raise BundleError(
-            f"bundle {path} has format version {version!r}; this package (credit_grading {__version__}) reads "
-            f"version {FORMAT_VERSION}"
-        )
-    listed = manifest.get("files")
-    if not isinstance(listed, dict) or "model.json" not in listed:
-        raise BundleError(f"the manifest of {path} lists no model.json")
+    _check_manifest(manifest, path)
+    listed = manifest["files"]
     raw: dict[str, bytes] = {}
     for name, expected in listed.items():
         fp = path / name
