@@ -36,20 +36,28 @@ def key_hash(keys: pa.Array, weights: np.ndarray = _WEIGHTS) -> np.ndarray:
     lengths = ends - starts
     total = int(lengths.sum())
     out = lengths.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
-    width = int(lengths[0])
-    if total and 0 < width <= len(weights) and (lengths == width).all():  # fixed-length keys (USCCs)
-        mat = data[int(starts[0]) : int(ends[-1])].reshape(n, width).astype(np.uint64)
+    width = int(lengths.max()) if n else 0
+    if total and width <= len(weights):
+        base = int(starts[0])
+        body = data[base : int(ends[-1])]
+        col = np.arange(width, dtype=np.uint64)
         with np.errstate(over="ignore"):
-            out += ((mat + np.uint64(1)) * weights[:width] + np.arange(width, dtype=np.uint64)).sum(axis=1)
-    elif total:
+            if (lengths == width).all():  # fixed-length keys (USCCs): a plain reshape
+                term = (body.reshape(n, width).astype(np.uint64) + np.uint64(1)) * weights[:width] + col
+            else:  # pad each key to the longest one; the padding adds nothing
+                idx = (starts - base)[:, None] + np.arange(width)[None, :]
+                inside = np.arange(width)[None, :] < lengths[:, None]
+                mat = body[np.minimum(idx, len(body) - 1)].astype(np.uint64)
+                term = np.where(inside, (mat + np.uint64(1)) * weights[:width] + col, np.uint64(0))
+            out += term.sum(axis=1)
+    elif total:  # very long keys: one pass over the bytes
         base = int(starts[0])
         body = data[base : int(ends[-1])]
         pos = np.arange(total, dtype=np.int64) - np.repeat(starts - base, lengths)
         with np.errstate(over="ignore"):
             mixed = (body.astype(np.uint64) + np.uint64(1)) * weights[pos % len(weights)] + pos.astype(np.uint64)
             nz = lengths > 0
-            sums = np.add.reduceat(mixed, (starts - base)[nz])
-            out[nz] += sums
+            out[nz] += np.add.reduceat(mixed, (starts - base)[nz])
     if keys.null_count:
         out[np.asarray(keys.is_null())] = 0
     return out
