@@ -49,8 +49,11 @@ def duplicate_rows(batches, id_column: str, as_of_column: str | None, policy: Du
     h1 = np.concatenate(h1s)
     h2 = np.concatenate(h2s)
     del h1s, h2s
-    order = np.lexsort((h2, h1))  # stable: equal keys stay in row order
+    order = np.argsort(h1, kind="stable")  # equal keys stay in row order
     s1, s2 = h1[order], h2[order]
+    if ((s1[1:] == s1[:-1]) & (s2[1:] != s2[:-1])).any():  # two keys share h1: sort on both hashes
+        order = np.lexsort((h2, h1))
+        s1, s2 = h1[order], h2[order]
     same = (s1[1:] == s1[:-1]) & (s2[1:] == s2[:-1]) & (s1[1:] != 0)
     if not same.any():
         return np.zeros(0, dtype=np.int64)

@@ -15,6 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from credit_grading.engine.kernels import hash_strings_into
 from credit_grading.exceptions import DataError
 from credit_grading.registry.io import file_format
 
@@ -32,32 +33,9 @@ def key_hash(keys: pa.Array, weights: np.ndarray = _WEIGHTS) -> np.ndarray:
         return np.zeros(0, dtype=np.uint64)
     offsets = np.frombuffer(keys.buffers()[1], dtype=np.int64, count=n + 1, offset=keys.offset * 8)
     data = np.frombuffer(keys.buffers()[2], dtype=np.uint8) if keys.buffers()[2] is not None else np.zeros(0, np.uint8)
-    starts, ends = offsets[:-1], offsets[1:]
-    lengths = ends - starts
-    total = int(lengths.sum())
-    out = lengths.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
-    width = int(lengths.max()) if n else 0
-    if total and width <= len(weights):
-        base = int(starts[0])
-        body = data[base : int(ends[-1])]
-        col = np.arange(width, dtype=np.uint64)
-        with np.errstate(over="ignore"):
-            if (lengths == width).all():  # fixed-length keys (USCCs): a plain reshape
-                term = (body.reshape(n, width).astype(np.uint64) + np.uint64(1)) * weights[:width] + col
-            else:  # pad each key to the longest one; the padding adds nothing
-                idx = (starts - base)[:, None] + np.arange(width)[None, :]
-                inside = np.arange(width)[None, :] < lengths[:, None]
-                mat = body[np.minimum(idx, len(body) - 1)].astype(np.uint64)
-                term = np.where(inside, (mat + np.uint64(1)) * weights[:width] + col, np.uint64(0))
-            out += term.sum(axis=1)
-    elif total:  # very long keys: one pass over the bytes
-        base = int(starts[0])
-        body = data[base : int(ends[-1])]
-        pos = np.arange(total, dtype=np.int64) - np.repeat(starts - base, lengths)
-        with np.errstate(over="ignore"):
-            mixed = (body.astype(np.uint64) + np.uint64(1)) * weights[pos % len(weights)] + pos.astype(np.uint64)
-            nz = lengths > 0
-            out[nz] += np.add.reduceat(mixed, (starts - base)[nz])
+    out = np.empty(n, dtype=np.uint64)
+    base = int(offsets[0])
+    hash_strings_into(offsets, data[base : int(offsets[-1])], base, weights, out)
     if keys.null_count:
         out[np.asarray(keys.is_null())] = 0
     return out

@@ -44,7 +44,7 @@ from credit_grading.service import BundleGrader
 
 DEFAULT_CHUNK_ROWS = 250_000
 CHECKPOINT = "checkpoint.json"
-_IPC = pa.ipc.IpcWriteOptions(compression="lz4")
+_IPC = pa.ipc.IpcWriteOptions(compression=None)  # the spool is short-lived: speed over size
 
 
 @dataclass(frozen=True)
@@ -145,6 +145,7 @@ class Rescorer:
         reasons_for: str | ReasonsFor = "all",
         chunk_rows: int = DEFAULT_CHUNK_ROWS,
         restart: bool = False,
+        challenger: bool = False,
     ) -> None:
         self.bundle = bundle
         self.input = Path(input_path)
@@ -166,6 +167,21 @@ class Rescorer:
                                      model.overrides, self.schema.id_column, self.schema.as_of_column)  # fmt: skip
         self.work = self.output.with_name(self.output.name + ".work")
         self.restart = restart
+        self.challenger = challenger
+        self._needed = self._needed_columns()
+
+    def _needed_columns(self) -> frozenset[str]:
+        """Items the models and the override rules read (the rest is validated, not carried)."""
+        m = self.bundle.model
+        need: set[str] = set()
+        for spec in (m.scorecard, m.gbm):
+            if spec is not None:
+                need |= {f.name for f in spec.features}
+        for rule in m.overrides:
+            need |= rule.when.items()
+            if _counts_missing(rule.when):
+                need |= {f.name for f in (m.gbm if m.champion == "gbm" else m.scorecard).features}
+        return frozenset(need)
 
     # ------------------------------------------------------------------ checkpoints
     def _run_key(self) -> dict:
@@ -179,6 +195,7 @@ class Rescorer:
             "chunk_rows": self.reader.chunk_rows,
             "reasons": self.reasons,
             "reasons_for": str(self.reasons_for),
+            "challenger": self.challenger,
             "previous": None,
         }
         if self.previous_path is not None:
@@ -215,7 +232,7 @@ class Rescorer:
     def _chunk(self, offset: int, table: pa.Table) -> tuple[pa.Table, pd.DataFrame, dict]:
         lo, hi = np.searchsorted(self._dups, [offset, offset + table.num_rows])
         res = validate_table(table, self.schema, row_offset=offset, source=str(self.input),
-                             duplicate_rows=self._dups[lo:hi] - offset)  # fmt: skip
+                             duplicate_rows=self._dups[lo:hi] - offset, keep_columns=self._needed)  # fmt: skip
         data = res.data
         keep = data.index.to_numpy(dtype=np.int64) - offset - 1
         take = pa.array(keep)
@@ -240,7 +257,7 @@ class Rescorer:
         compiled = self.grader.compiled
         mode = self.reasons_for.mode
         explain_all = self.reasons and mode == "all"
-        scores = compiled.score(data, reasons=self.reasons if explain_all else 0)
+        scores = compiled.score(data, reasons=self.reasons if explain_all else 0, challenger=self.challenger)
         grader = self.grader_for_chunk()
         prev_names = None
         if prev_model is not None and grader.hysteresis_margin > 0:
@@ -256,7 +273,7 @@ class Rescorer:
                 want = (prev[1] < 0) | (prev[1] != tier_codes)
             rows = np.flatnonzero(want)
             explained = len(rows)
-            part = compiled.score(data.iloc[rows], reasons=self.reasons) if len(rows) else None
+            part = compiled.score(data.iloc[rows], reasons=self.reasons, challenger=False) if len(rows) else None
             k = self.reasons
             idx = np.full((len(data), k), -1, dtype=np.int16)
             val = np.zeros((len(data), k))
@@ -317,7 +334,7 @@ class Rescorer:
             try:
                 for i in range(done):
                     self._write_row_group(writer, partial, _ipc_read(self.work / f"chunk_{i:06d}.arrow"))
-                for number, (offset, table) in enumerate(self.reader.chunks(done), start=done):
+                for number, (offset, table) in enumerate(_prefetch(self.reader.chunks(done)), start=done):
                     out, rejects, stats = self._chunk(offset, table)
                     stats["sha256"] = _ipc_write(out, self.work / f"chunk_{number:06d}.arrow")
                     rej = pa.Table.from_pandas(rejects, preserve_index=False).replace_schema_metadata(None)
@@ -437,3 +454,47 @@ def rescore(bundle: Bundle, input_path, output_path, *, progress=None, start_cal
     as ``<output>.summary.json``). Options: ``rejects_path``, ``previous_path``, ``reasons``,
     ``reasons_for``, ``chunk_rows``, ``restart``."""
     return Rescorer(bundle, input_path, output_path, **options).run(progress, start_callback)
+
+
+def _counts_missing(cond) -> bool:
+    if cond.missing_at_least is not None:
+        return True
+    return any(_counts_missing(c) for c in (cond.all or ()) + (cond.any or ()))
+
+
+def _prefetch(chunks):
+    """The next chunk is read (Parquet decoding releases the GIL) while this one is graded."""
+    import queue
+    import threading
+
+    q: queue.Queue = queue.Queue(maxsize=1)
+    done = object()
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in chunks:
+                while not stop.is_set():
+                    try:
+                        q.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put(done)
+        except BaseException as exc:  # handed to the consumer
+            q.put(exc)
+
+    t = threading.Thread(target=produce, name="chunk-reader", daemon=True)
+    t.start()
+    try:
+        while True:
+            item = q.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()

@@ -73,3 +73,16 @@ def top_k(values, offsets, sign, k, out_idx, out_val):  # pragma: no cover - com
         for j in range(k):
             out_idx[row, j] = idxs[j]
             out_val[row, j] = vals[j]
+
+
+@njit(cache=True, nogil=True)
+def hash_strings(offsets, data, base, weights, out):  # pragma: no cover - compiled
+    # A 64-bit position-weighted hash of each string data[offsets[i] - base : offsets[i + 1] - base].
+    m = weights.shape[0]
+    for i in range(out.shape[0]):
+        s = offsets[i] - base
+        e = offsets[i + 1] - base
+        h = np.uint64(e - s) * np.uint64(0x9E3779B97F4A7C15)
+        for p in range(e - s):
+            h += (np.uint64(data[s + p]) + np.uint64(1)) * weights[p % m] + np.uint64(p)
+        out[i] = h

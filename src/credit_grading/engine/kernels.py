@@ -23,7 +23,8 @@ def _build() -> dict[str, object]:
     if not _KERNELS:
         from credit_grading.engine import _kernels_nb as nb
 
-        _KERNELS.update(numeric_slots=nb.numeric_slots, numeric_points=nb.numeric_points, top_k=nb.top_k)
+        _KERNELS.update(numeric_slots=nb.numeric_slots, numeric_points=nb.numeric_points, top_k=nb.top_k,
+                        hash_strings=nb.hash_strings)  # fmt: skip
     return _KERNELS
 
 
@@ -51,3 +52,8 @@ def numeric_points_into(x, missing, splits, specials, lut, out) -> None:
 
 def top_k_into(values, offsets, sign, k, out_idx, out_val) -> None:
     _build()["top_k"](values, np.ascontiguousarray(offsets, dtype=np.float64), float(sign), k, out_idx, out_val)
+
+
+def hash_strings_into(offsets: np.ndarray, data: np.ndarray, base: int, weights: np.ndarray, out: np.ndarray) -> None:
+    """64-bit hashes of Arrow strings given their offsets and data buffer (see batch.previous)."""
+    _build()["hash_strings"](offsets, data, np.int64(base), weights, out)

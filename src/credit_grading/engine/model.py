@@ -58,11 +58,21 @@ class CompiledModel:
         self.gbm = CompiledGbm(spec.gbm) if spec.gbm is not None else None
 
     def score(
-        self, data: Tabular, *, reasons: int = 0, threads: int | None = None, explain: np.ndarray | None = None
+        self,
+        data: Tabular,
+        *,
+        reasons: int = 0,
+        threads: int | None = None,
+        explain: np.ndarray | None = None,
+        challenger: bool = True,
     ) -> ModelResult:
         """Score every row; with ``reasons`` > 0, the champion's top reasons of the rows in
-        ``explain`` (row positions; default all rows; the others get no reasons)."""
+        ``explain`` (row positions; default all rows; the others get no reasons).
+        ``challenger=False`` skips the GBM when the scorecard decides (batch grading); the
+        scorecard's points (the ``score`` every result carries) cost little and always come."""
         spec = self.spec
+        use_card = self.scorecard is not None
+        use_gbm = self.gbm is not None and (challenger or spec.champion == "gbm")
         n_rows = len(data) if not hasattr(data, "num_rows") else data.num_rows
         subset = None if explain is None else np.asarray(explain, dtype=np.int64)
         if subset is not None and len(subset) == n_rows:
@@ -71,7 +81,7 @@ class CompiledModel:
         r_idx = r_val = None
         names: tuple[str, ...] = ()
         labels: tuple[tuple[str, str], ...] = ()
-        if self.scorecard is not None:
+        if use_card:
             want = reasons if spec.champion == "scorecard" and subset is None else 0
             res = self.scorecard.score(data, reasons=want, points=False, threads=threads)
             score = res.score
@@ -85,7 +95,7 @@ class CompiledModel:
                 else:
                     r_idx, r_val, names = res.reason_index, res.reason_value, res.feature_names
                 labels = tuple((f.name_zh or f.name, f.name_en or f.name) for f in spec.scorecard.features)
-        if self.gbm is not None:
+        if use_gbm:
             x = self.gbm.matrix(data)
             explain_all = spec.champion == "gbm" and reasons and subset is None
             if explain_all and self.gbm.backend == "fast":

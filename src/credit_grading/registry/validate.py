@@ -270,6 +270,7 @@ def validate_table(
     ignored_columns: tuple[str, ...] | list[str] | None = None,
     passthrough: tuple[str, ...] | list[str] = (),
     duplicate_rows: np.ndarray | None = None,
+    keep_columns: set[str] | frozenset[str] | None = None,
 ) -> ValidationResult:
     """Validate a registry table and split it into typed valid rows and rejects.
 
@@ -291,6 +292,9 @@ def validate_table(
         Positions (0-based, in this table) of rows whose key a caller found repeated across a
         whole stream of tables (see :mod:`credit_grading.batch.keys`); they replace the
         table's own duplicate check, which can only see this table.
+    keep_columns : set of str, optional
+        Catalogue items to carry into the valid rows (every item is still validated); the
+        default carries them all. Batch grading keeps only what the model and rules read.
 
     Returns
     -------
@@ -378,7 +382,7 @@ def validate_table(
 
     bad = col.bad_rows(n)
     keep = np.flatnonzero(~bad)
-    data = _typed_frame(table, schema, out, keep, row_offset)
+    data = _typed_frame(table, schema, out, keep, row_offset, keep_columns)
     for name in passthrough:
         if name not in present:
             raise SchemaError(f"{source} has no column {name!r} to pass through")
@@ -508,7 +512,9 @@ def _days_to_datetime(days: np.ndarray) -> np.ndarray:
     return out
 
 
-def _typed_frame(table: pa.Table, schema: RegistrySchema, out: dict, keep: np.ndarray, row_offset: int) -> pd.DataFrame:
+def _typed_frame(
+    table: pa.Table, schema: RegistrySchema, out: dict, keep: np.ndarray, row_offset: int, only: set[str] | None
+) -> pd.DataFrame:
     """The valid rows as a typed DataFrame indexed by 1-based row number."""
     take = pa.array(keep)
     k = keep.size
@@ -521,6 +527,8 @@ def _typed_frame(table: pa.Table, schema: RegistrySchema, out: dict, keep: np.nd
         y = y[keep] if y is not None else np.full(k, np.nan)
         cols[schema.target_column] = pd.array(y, dtype="Float64").astype("Int8")
     for item in schema.catalogue.items:
+        if only is not None and item.id not in only:
+            continue
         v = out.get(item.id)
         if item.type in (ItemType.NUMERIC, ItemType.FLAG):
             cols[item.id] = v[keep] if v is not None else np.full(k, np.nan)
