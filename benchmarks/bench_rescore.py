@@ -45,6 +45,15 @@ HERE = Path(__file__).resolve()
 
 
 def rss_mb() -> float:
+    """Peak resident memory of this process (VmHWM; ru_maxrss would count the parent's pages
+    mapped in the child between fork and exec)."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 

@@ -20,7 +20,8 @@ LAYERS = [
     {"selection"},
     {"scorecard", "gbm"},
     {"training", "service"},
-    {"tracking", "mlflow_model", "batch", "spark"},
+    {"tracking", "mlflow_model", "batch", "spark", "explain"},
+    {"reports"},
     {"pipeline"},
     {"cli"},
 ]

@@ -27,7 +27,7 @@ from credit_grading.registry.schema import RegistrySchema
 from credit_grading.training import TrainingResult, train_models
 
 PIPELINE_STEPS = ("read and validate", "split", "binning", "selection", "scorecard", "gbm", "calibration", "grades",
-                  "evaluation", "bundle", "tracking")  # fmt: skip
+                  "evaluation", "bundle", "validation report", "tracking")  # fmt: skip
 
 
 @dataclass
@@ -81,6 +81,7 @@ def train_pipeline(
     verbose: bool = False,
     overwrite: bool = False,
     progress: Callable[[str], None] | None = None,
+    validation_bootstrap: int = 100,
 ) -> PipelineResult:
     """Train on a registry file and write (and track) the bundle."""
     step = progress or (lambda _name: None)
@@ -111,6 +112,22 @@ def train_pipeline(
         overwrite=overwrite,
     )
     timings["bundle"] = time.perf_counter() - t0
+
+    # The validation report on the out-of-time test rows, written into the bundle.
+    t0 = time.perf_counter()
+    step("validation report")
+    from credit_grading.reports import render_profiles_html, render_validation_html, validation_report
+
+    rep = validation_report(bundle, result.splits.test, n_boot=validation_bootstrap, seed=config.split.seed)
+    rep["model"]["bundle_sha256"] = None  # the report is part of the bundle it describes
+    reports = bundle_reports(result) | {
+        "validation_report.json": json.dumps(rep, ensure_ascii=False, indent=1, default=str),
+        "validation_report.html": render_validation_html(rep),
+        "grade_profiles.html": render_profiles_html(rep["profiles"]),
+    }  # fmt: skip
+    bundle = write_bundle(out_dir, result.model, policy=bundle.policy, catalogue=bundle.catalogue,
+                          config=bundle.config, training_data=fingerprint, reports=reports, overwrite=True)  # fmt: skip
+    timings["validation_report"] = time.perf_counter() - t0
 
     tracked = None
     if track:

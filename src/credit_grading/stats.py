@@ -10,6 +10,13 @@ Every function takes counts or arrays and is vectorised over grades:
 * :func:`two_proportion_pvalue` — whether the worse of two adjacent grades really has the
   higher bad rate (one-sided pooled z-test).
 * :func:`hhi` — the Herfindahl–Hirschman concentration index of a distribution over grades.
+* :func:`psi` — the population stability index between two distributions over the same bins
+  (per characteristic it is called CSI); :func:`stability_flag` reads it with the usual
+  0.10 / 0.25 thresholds.
+* :func:`ks_statistic` — the Kolmogorov–Smirnov distance between the scores of bads and goods.
+* :func:`bootstrap_ci` — a percentile bootstrap confidence interval of any metric of
+  (outcome, score), seeded.
+* :func:`traffic_light` — green / yellow / red for a calibration p-value (Basel-style).
 
 >>> round(float(jeffreys_pvalue(10, 1000, 0.01)), 4)
 0.5328
@@ -61,3 +68,60 @@ def hhi(counts) -> float:
         return float("nan")
     s = c / total
     return float((s * s).sum())
+
+
+PSI_WARN = 0.10
+PSI_ALERT = 0.25
+
+
+def psi(expected, actual, eps: float = 1e-6) -> float:
+    """Population stability index Σ (aᵢ − eᵢ)·ln(aᵢ / eᵢ) of two count (or share) vectors.
+
+    Shares are floored at ``eps`` so that an empty bin does not make the index infinite.
+    """
+    e = np.asarray(expected, dtype=np.float64)
+    a = np.asarray(actual, dtype=np.float64)
+    if e.shape != a.shape or e.ndim != 1:
+        raise ValueError("psi needs two count vectors over the same bins")
+    if e.sum() <= 0 or a.sum() <= 0:
+        return float("nan")
+    e = np.maximum(e / e.sum(), eps)
+    a = np.maximum(a / a.sum(), eps)
+    return float(np.sum((a - e) * np.log(a / e)))
+
+
+def stability_flag(value: float) -> str:
+    """``stable`` below 0.10, ``watch`` up to 0.25, ``shifted`` above."""
+    if value != value:
+        return "unknown"
+    return "stable" if value < PSI_WARN else "watch" if value < PSI_ALERT else "shifted"
+
+
+def ks_statistic(y, score) -> float:
+    """Largest distance between the cumulative score distributions of bads (y=1) and goods."""
+    y = np.asarray(y, dtype=bool)
+    x = np.asarray(score, dtype=np.float64)
+    if y.all() or not y.any():
+        return float("nan")
+    return float(_st.ks_2samp(x[y], x[~y]).statistic)
+
+
+def bootstrap_ci(y, score, metric, *, n: int = 200, level: float = 0.95, seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap interval of ``metric(y, score)`` over ``n`` resamples of the rows."""
+    y = np.asarray(y)
+    score = np.asarray(score)
+    rng = np.random.default_rng(seed)
+    m = len(y)
+    values = np.empty(n)
+    for i in range(n):  # resamples, not rows: each metric call is vectorised over the rows
+        idx = rng.integers(0, m, m)
+        values[i] = metric(y[idx], score[idx])
+    lo, hi = np.nanquantile(values, [(1 - level) / 2, 1 - (1 - level) / 2])
+    return float(lo), float(hi)
+
+
+def traffic_light(p_value: float, *, yellow: float = 0.05, red: float = 0.01) -> str:
+    """``green`` unless the p-value is below ``yellow`` (``yellow``) or ``red`` (``red``)."""
+    if p_value != p_value:
+        return "grey"
+    return "red" if p_value < red else "yellow" if p_value < yellow else "green"

@@ -20,28 +20,42 @@ from credit_grading.config import DuplicatePolicy
 _SECOND = np.random.default_rng(7919).integers(1, 2**63, size=256, dtype=np.uint64) | np.uint64(1)
 
 
-def _keys(batch: pa.RecordBatch, id_column: str, as_of_column: str | None) -> tuple[pa.Array, np.ndarray]:
+_MIX1 = np.uint64(0x9E3779B97F4A7C15)
+_MIX2 = np.uint64(0xC2B2AE3D27D4EB4F)
+
+
+def _hashes(batch: pa.RecordBatch, id_column: str, as_of_column: str | None) -> tuple[np.ndarray, np.ndarray]:
+    """Two independent 64-bit hashes of each row's (id, as-of) key; 0 for a row without an id."""
     ids = batch.column(id_column)
     if pa.types.is_dictionary(ids.type):
         ids = ids.cast(ids.type.value_type)
     ids = pc.cast(ids, pa.string())
     valid = pc.and_(pc.is_valid(ids), pc.not_equal(pc.utf8_length(pc.utf8_trim_whitespace(ids)), 0)).fill_null(False)
-    key = ids
+    h1 = key_hash(ids)
+    h2 = key_hash(ids, weights=_SECOND)
     if as_of_column is not None and as_of_column in batch.schema.names:
-        day = pc.cast(batch.column(as_of_column), pa.string()).fill_null("")
-        key = pc.binary_join_element_wise(ids, day, "|")
-    return key, np.asarray(valid.to_numpy(zero_copy_only=False), dtype=bool)
+        day = batch.column(as_of_column)
+        mm = pc.min_max(day)
+        if day.null_count == 0 and mm["min"] == mm["max"]:  # one snapshot: hash its date once
+            text = pa.array([str(mm["min"].as_py())], type=pa.string())
+            d1, d2 = key_hash(text)[0], key_hash(text, weights=_SECOND)[0]
+        else:
+            text = pc.cast(day, pa.string()).fill_null("")
+            d1, d2 = key_hash(text), key_hash(text, weights=_SECOND)
+        with np.errstate(over="ignore"):
+            h1 = h1 ^ (d1 * _MIX1)
+            h2 = h2 ^ (d2 * _MIX2)
+    ok = np.asarray(valid.to_numpy(zero_copy_only=False), dtype=bool)
+    h1[~ok] = 0
+    h2[~ok] = 0
+    return h1, h2
 
 
 def duplicate_rows(batches, id_column: str, as_of_column: str | None, policy: DuplicatePolicy) -> np.ndarray:
     """Sorted 0-based row numbers (in the whole file) of the rows the duplicate policy rejects."""
     h1s, h2s = [], []
     for batch in batches:
-        key, valid = _keys(batch, id_column, as_of_column)
-        h1 = key_hash(key)
-        h2 = key_hash(key, weights=_SECOND)
-        h1[~valid] = 0
-        h2[~valid] = 0
+        h1, h2 = _hashes(batch, id_column, as_of_column)
         h1s.append(h1)
         h2s.append(h2)
     if not h1s:

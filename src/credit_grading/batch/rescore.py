@@ -16,6 +16,7 @@ grading's keys when ``previous`` is given.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -216,16 +217,19 @@ class Rescorer:
                     "options); delete it or pass --restart to start over"
                 )
             totals = Totals(**state["totals"])
-            if self.previous is not None and state.get("previous_matched") is not None:
-                self.previous.matched[np.asarray(state["previous_matched"], dtype=np.int64)] = True
+            seen = self.work / "previous_matched.npy"
+            if self.previous is not None and seen.exists():
+                self.previous.matched[:] = np.load(seen, allow_pickle=False)
             return state["chunks_done"], totals
         self.work.mkdir(parents=True, exist_ok=True)
         return 0, Totals()
 
     def _save_checkpoint(self, done: int, totals: Totals) -> None:
         state = {"key": self._run_key(), "chunks_done": done, "totals": totals.__dict__}
-        if self.previous is not None:
-            state["previous_matched"] = np.flatnonzero(self.previous.matched).tolist()
+        if self.previous is not None:  # which previous entities were seen so far (a bitmap, not JSON)
+            buf = io.BytesIO()
+            np.save(buf, self.previous.matched, allow_pickle=False)
+            _write_atomic_bytes(self.work / "previous_matched.npy", buf.getvalue())
         _write_atomic_bytes(self.work / CHECKPOINT, json.dumps(state).encode())
 
     # ------------------------------------------------------------------ one chunk

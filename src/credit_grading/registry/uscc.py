@@ -89,22 +89,12 @@ def _as_string_array(values: object) -> pa.Array:
     return values
 
 
-def _fixed_width_bytes(arr: pa.Array, rows: np.ndarray, width: int) -> np.ndarray:
-    """(len(rows), width) uint8 matrix of the first ``width`` bytes of the given rows."""
-    offsets_dtype = np.int64 if pa.types.is_large_string(arr.type) else np.int32
-    buffers = arr.buffers()
-    offsets = np.frombuffer(buffers[1], dtype=offsets_dtype)[arr.offset : arr.offset + len(arr) + 1]
-    data = np.frombuffer(buffers[2], dtype=np.uint8) if buffers[2] is not None else np.zeros(0, np.uint8)
-    starts = offsets[rows].astype(np.int64)
-    return data[starts[:, None] + np.arange(width)]
-
-
 def check_uscc(values: object) -> np.ndarray:
     """Check many codes at once; returns a :class:`UsccStatus` value per row (uint8).
 
-    ``values`` may be a pyarrow array, a numpy array or any sequence of strings. No Python
-    loop runs over rows: the codes are gathered into an (n, 18) byte matrix, mapped through
-    a lookup table and reduced with the weights.
+    ``values`` may be a pyarrow array, a numpy array or any sequence of strings. One compiled
+    pass over the Arrow buffers checks each code's length, characters and check character
+    (``registry/_uscc_nb.py``).
     """
     arr = _as_string_array(values)
     n = len(arr)
@@ -113,22 +103,14 @@ def check_uscc(values: object) -> np.ndarray:
     status[~valid] = UsccStatus.MISSING
     if n == 0:
         return status
-    char_len = pc.utf8_length(arr).fill_null(0).to_numpy(zero_copy_only=False)
-    byte_len = pc.binary_length(arr).fill_null(0).to_numpy(zero_copy_only=False)
-    bad_len = valid & (char_len != USCC_LENGTH)
-    status[bad_len] = UsccStatus.BAD_LENGTH
-    candidates = valid & ~bad_len
-    multibyte = candidates & (byte_len != USCC_LENGTH)
-    status[multibyte] = UsccStatus.BAD_CHARSET
-    rows = np.flatnonzero(candidates & ~multibyte)
-    if rows.size:
-        vals = _LOOKUP[_fixed_width_bytes(arr, rows, USCC_LENGTH)]
-        bad_chars = (vals < 0).any(axis=1)
-        status[rows[bad_chars]] = UsccStatus.BAD_CHARSET
-        good = rows[~bad_chars]
-        v = vals[~bad_chars].astype(np.int64)
-        expected = (31 - (v[:, :17] @ WEIGHTS) % 31) % 31
-        status[good[expected != v[:, 17]]] = UsccStatus.BAD_CHECK
+    from credit_grading.registry._uscc_nb import uscc_status
+
+    offsets_dtype = np.int64 if pa.types.is_large_string(arr.type) else np.int32
+    buffers = arr.buffers()
+    offsets = np.frombuffer(buffers[1], dtype=offsets_dtype)[arr.offset : arr.offset + n + 1].astype(np.int64)
+    data = np.frombuffer(buffers[2], dtype=np.uint8) if buffers[2] is not None else np.zeros(0, np.uint8)
+    base = int(offsets[0])
+    uscc_status(offsets, data[base : int(offsets[-1])], base, valid, _LOOKUP, WEIGHTS, status)
     return status
 
 

@@ -1,0 +1,166 @@
+"""Decision reports: one JSON document (and one self-contained HTML page) per entity.
+
+A report carries the entity (personal data masked, internal items left out), the as-of date,
+the final grade and tier beside the model's, the PD and score, the override and its rule, the
+top reasons with catalogue names in Chinese and English, the entity's value, the typical value
+among tier-A entities and the contribution, a waterfall chart, the supervision measures of the
+tier, and the model (name, version, bundle hash) and data (input file hash, row) behind it.
+The JSON follows ``credit_grading/schemas/decision_report.schema.json``.
+
+Everything up to :func:`decision_documents` is vectorised; building the documents and
+rendering the pages loops over entities (the rendering step).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from credit_grading import __version__
+from credit_grading.catalogue import Disclosure, ItemType
+from credit_grading.explain import charts
+from credit_grading.explain.core import ExplainResult
+from credit_grading.grading.publish import mask_text
+
+FORMAT = "credit_grading.decision_report"
+ENTITY_ITEMS = ("enterprise_name", "legal_rep_name", "district", "industry", "enterprise_type", "established_on")
+
+
+def schema() -> dict:
+    """The JSON Schema of a decision report."""
+    text = resources.files("credit_grading").joinpath("schemas/decision_report.schema.json").read_text("utf-8")
+    return json.loads(text)
+
+
+def _plain(v):
+    if v is None or (isinstance(v, float) and v != v):
+        return None
+    if isinstance(v, np.generic):
+        v = v.item()
+    if isinstance(v, pd.Timestamp | dt.date):
+        return str(pd.Timestamp(v).date()) if not pd.isna(v) else None
+    if isinstance(v, float) and v != v:
+        return None
+    return v
+
+
+def _entity_block(res: ExplainResult, rows: np.ndarray) -> list[dict]:
+    """Public entity items per explained row; personal data masked, nothing internal."""
+    cat = res.bundle.catalogue
+    idc = "uscc" if "uscc" in res.graded.columns else res.graded.columns[0]
+    cols = {"uscc": res.graded[idc].iloc[rows].astype(str).to_numpy()}
+    for item in ENTITY_ITEMS:
+        if item not in res.data.columns or item not in cat:
+            continue
+        it = cat.item(item)
+        if it.disclosure is not Disclosure.PUBLIC:
+            continue
+        col = res.data[item].iloc[rows].reset_index(drop=True)
+        if it.personal_data:
+            if it.type is not ItemType.TEXT:
+                continue
+            col = mask_text(col)
+        cols[item] = col.astype(object).to_numpy()
+    return [{k: _plain(v[i]) for k, v in cols.items()} for i in range(len(rows))]
+
+
+def decision_documents(res: ExplainResult, *, reasons: int = 5, input_path: str | None = None,
+                       input_sha256: str | None = None) -> list[dict]:  # fmt: skip
+    """One JSON-ready report per explained row."""
+    b = res.bundle
+    cat = b.catalogue
+    policy = b.policy
+    g = res.graded.iloc[res.rows].reset_index(drop=True)
+    data = res.data.iloc[res.rows].reset_index(drop=True)
+    k = min(reasons, len(res.features))
+    # Top-k risk-raising contributions per row (vectorised), then the waterfall's biggest movers.
+    order = np.argsort(-res.contributions, axis=1, kind="stable")
+    top = order[:, :k]
+    absorder = np.argsort(-np.abs(res.contributions), axis=1, kind="stable")[:, :8]
+    labels = {f: (cat.item(f).name_zh or f, cat.item(f).name_en or f) if f in cat else (f, f) for f in res.features}
+    entities = _entity_block(res, res.rows)
+    rule_labels = {r.id: (r.label_zh or r.id, r.label_en or r.id) for r in b.model.overrides}
+    generated = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    docs = []
+    for i in range(len(g)):
+        row = g.iloc[i]
+        tier = str(row["tier"])
+        tp = policy.tier(tier)
+        override = None
+        if not pd.isna(row["override"]):
+            rid = str(row["override"])
+            zh, en = rule_labels.get(rid, (str(row.get("override_reason") or rid),) * 2)
+            override = {"rule": rid, "label_zh": zh, "label_en": en}
+        reason_list = []
+        for rank, j in enumerate(top[i], start=1):
+            c = float(res.contributions[i, j])
+            if c <= 0:
+                break
+            f = res.features[j]
+            reason_list.append({
+                "rank": rank, "item": f, "name_zh": labels[f][0], "name_en": labels[f][1],
+                "value": _plain(data[f].iloc[i]) if f in data.columns else None,
+                "typical_value": _plain(res.typical.get(f)), "contribution": c,
+            })  # fmt: skip
+        sign = 1.0 if res.kind == "shap" else -1.0
+        steps = [(labels[res.features[j]][0], sign * float(res.contributions[i, j])) for j in absorder[i]]
+        rest = sign * float(res.contributions[i].sum()) - sum(v for _, v in steps)
+        if abs(rest) > 1e-12:
+            steps.append(("其他 (others)", rest))
+        docs.append({
+            "format": FORMAT, "format_version": 1, "generated_at": generated,
+            "entity": entities[i],
+            "as_of": _plain(row.get("as_of")),
+            "decision": {
+                "grade": str(row["grade"]), "tier": tier, "tier_label_zh": tp.label_zh, "tier_label_en": tp.label_en,
+                "model_grade": str(row["model_grade"]), "model_tier": str(row["model_tier"]),
+                "pd": float(row["pd"]), "score": _plain(row.get("score")),
+                "override": override,
+                "rules_matched": [r for r in str(row.get("rules_matched") or "").split(";") if r],
+            },
+            "reasons": reason_list,
+            "contribution_kind": res.kind,
+            "waterfall": {"base": float(res.base[i]), "unit": "log-odds" if res.kind == "shap" else "points",
+                          "steps": [{"label": lab, "value": v} for lab, v in steps]},
+            "measures": policy.measures_of(tier),
+            "model": {"name": b.name, "version": b.version, "bundle_sha256": b.sha256, "champion": b.model.champion},
+            "data": {"input": input_path, "input_sha256": input_sha256,
+                     "training_data_sha256": b.manifest.get("training_data", {}).get("sha256")},
+            "package_version": __version__,
+        })  # fmt: skip
+    return docs
+
+
+def render_html(doc: dict) -> str:
+    """A decision report as one self-contained HTML page (inline SVG, no external assets)."""
+    from jinja2 import Environment
+
+    wf = doc["waterfall"]
+    svg = charts.waterfall(wf["base"], [(s["label"], s["value"]) for s in wf["steps"]],
+                           title="contributions", unit="")  # fmt: skip
+    text = resources.files("credit_grading").joinpath("templates/decision.html.j2").read_text("utf-8")
+    env = Environment(autoescape=True, trim_blocks=True, lstrip_blocks=True)
+    return env.from_string(text).render(doc=doc, waterfall_svg=svg)
+
+
+def write_reports(docs: list[dict], out_dir: Path | str, fmt: str = "both") -> list[Path]:
+    """Write each report as ``<uscc>.json`` and/or ``<uscc>.html`` in ``out_dir``."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for doc in docs:
+        stem = out / str(doc["entity"]["uscc"])
+        if fmt in ("json", "both"):
+            p = stem.with_suffix(".json")
+            p.write_text(json.dumps(doc, ensure_ascii=False, indent=1), encoding="utf-8")
+            written.append(p)
+        if fmt in ("html", "both"):
+            p = stem.with_suffix(".html")
+            p.write_text(render_html(doc), encoding="utf-8")
+            written.append(p)
+    return written
