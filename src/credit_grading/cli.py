@@ -515,6 +515,12 @@ def rescore(
         str, typer.Option("--spark-master", help="Spark master URL for --engine spark.")
     ] = "local[2]",
     restart: Annotated[bool, typer.Option("--restart", help="Ignore a checkpoint left by an earlier run.")] = False,
+    compression: Annotated[
+        str, typer.Option("--compression", help="Parquet compression: lz4 (fast), zstd (small), snappy, gzip, none.")
+    ] = "lz4",
+    challenger: Annotated[
+        bool, typer.Option("--challenger", help="Also score the GBM when the scorecard decides.")
+    ] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show MLflow's own messages.")] = False,
 ) -> None:
     """Regrade a whole registry in batch: streamed, validated, scored, graded, explained; atomic and resumable."""
@@ -540,7 +546,8 @@ def rescore(
         try:
             summary = run_rescore(bundle, input_path, output, rejects_path=rejects, previous_path=previous,
                                   reasons=reasons, reasons_for=reasons_for, chunk_rows=chunk_rows or DEFAULT_CHUNK_ROWS,
-                                  restart=restart, progress=lambda n: bar[0].update(n), start_callback=started)  # fmt: skip
+                                  restart=restart, compression=compression, challenger=challenger,
+                                  progress=lambda n: bar[0].update(n), start_callback=started)  # fmt: skip
         finally:
             if bar:
                 bar[0].close()

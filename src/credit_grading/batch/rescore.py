@@ -147,6 +147,7 @@ class Rescorer:
         chunk_rows: int = DEFAULT_CHUNK_ROWS,
         restart: bool = False,
         challenger: bool = False,
+        compression: str = "lz4",
     ) -> None:
         self.bundle = bundle
         self.input = Path(input_path)
@@ -169,6 +170,9 @@ class Rescorer:
         self.work = self.output.with_name(self.output.name + ".work")
         self.restart = restart
         self.challenger = challenger
+        if compression not in ("zstd", "lz4", "snappy", "gzip", "none"):
+            raise DataError(f"compression must be zstd, lz4, snappy, gzip or none; got {compression!r}")
+        self.compression = compression
         self._needed = self._needed_columns()
 
     def _needed_columns(self) -> frozenset[str]:
@@ -197,6 +201,7 @@ class Rescorer:
             "reasons": self.reasons,
             "reasons_for": str(self.reasons_for),
             "challenger": self.challenger,
+            "compression": self.compression,
             "previous": None,
         }
         if self.previous_path is not None:
@@ -370,10 +375,13 @@ class Rescorer:
         shutil.rmtree(self.work, ignore_errors=True)
         return summary
 
-    @staticmethod
-    def _write_row_group(writer: list, path: Path, table: pa.Table) -> None:
+    def _write_row_group(self, writer: list, path: Path, table: pa.Table) -> None:
         if not writer:
-            writer.append(pq.ParquetWriter(path, table.schema, compression="zstd", write_statistics=True))
+            # Dictionary encoding only where the values repeat (labels, dates): scores, PDs and
+            # reason values are all distinct, and trying a dictionary on them costs time for nothing.
+            dict_cols = [f.name for f in table.schema if pa.types.is_dictionary(f.type) or pa.types.is_date(f.type)]
+            writer.append(pq.ParquetWriter(path, table.schema, compression=self.compression, use_dictionary=dict_cols,
+                                           write_statistics=True))  # fmt: skip
         writer[0].write_table(table, row_group_size=max(table.num_rows, 1))
 
     def _assemble_rejects(self, n_chunks: int) -> None:

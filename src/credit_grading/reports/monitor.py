@@ -89,7 +89,9 @@ def monitor(bundle: Bundle, reference: pd.DataFrame, current: pd.DataFrame, *, t
     breaches += [f"CSI of {c['feature']} {c['csi']:.3f} ≥ {PSI_ALERT}" for c in csi if c["csi"] >= PSI_ALERT]
     out["breaches"] = breaches
     if out["backtest"]:
-        out["backtest"]["red_grades"] = [g["grade"] for g in out["backtest"]["grades"] if g.get("jeffreys_light") == "red"]
+        out["backtest"]["red_grades"] = [
+            g["grade"] for g in out["backtest"]["grades"] if g.get("jeffreys_light") == "red"
+        ]
     return out
 
 
