@@ -70,6 +70,34 @@ def test_psi_ks_bootstrap_and_lights():
 
 # ---------------------------------------------------------------- decision reports
 
+VOID = {"meta", "br", "img", "input", "link", "hr", "col", "area", "base", "wbr", "source", "track", "embed"}
+
+
+def well_formed(page: str) -> bool:
+    """Every non-void element closed, in order (SVG children may close themselves)."""
+    from html.parser import HTMLParser
+
+    class Check(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.stack, self.ok = [], True
+
+        def handle_starttag(self, tag, attrs):
+            if tag not in VOID:
+                self.stack.append(tag)
+
+        def handle_startendtag(self, tag, attrs):
+            pass
+
+        def handle_endtag(self, tag):
+            if not self.stack or self.stack.pop() != tag:
+                self.ok = False
+
+    c = Check()
+    c.feed(page)
+    c.close()
+    return c.ok and not c.stack and page.lstrip().startswith("<!DOCTYPE html>")
+
 
 @pytest.mark.parametrize("which", ["gbm", "scorecard"])
 def test_decision_reports_follow_the_schema_and_add_up(bundle, card_bundle, table, which):
@@ -109,6 +137,9 @@ def test_reports_mask_personal_data_and_are_self_contained(bundle, table, tmp_pa
             assert doc["entity"]["legal_rep_name"] == full[0] + "*" * (len(full) - 1) and full not in page
         assert "<script" not in page and " src=" not in page and "href=" not in page and "@import" not in page
         assert '<meta charset="utf-8">' in page and "信用分类决定说明" in page and "<svg" in page
+        assert well_formed(page)
+        for r in doc["reasons"]:  # the reasons in both languages
+            assert r["name_zh"] in page and r["name_en"] in page
 
 
 def test_explain_command_for_one_entity_and_for_a_tier(bundle, table, tmp_path):
@@ -171,7 +202,7 @@ def test_validation_report(bundle, labelled, tmp_path):
     assert all(c["flag"] == "stable" for c in rep["stability"]["characteristics"])
     assert {"binning", "points", "gbm_importance", "overrides", "profiles", "champion_challenger"} <= set(rep)
     page = render_validation_html(rep)
-    assert "Validation report" in page and page.count("<svg") >= 3
+    assert "Validation report" in page and page.count("<svg") >= 3 and well_formed(page)
     json.dumps(rep, default=str)
 
 
@@ -188,7 +219,7 @@ def test_monitoring_flags_drift_and_backtests(bundle, labelled, tmp_path):
     hot = monitor(bundle, labelled, drifted)
     assert hot["breaches"] and hot["grade_psi"]["psi"] > calm["grade_psi"]["psi"]
     assert hot["migration"]["downgrade_rate"] > hot["migration"]["upgrade_rate"]
-    assert "Monitoring" in render_monitoring_html(hot)
+    assert "Monitoring" in render_monitoring_html(hot) and well_formed(render_monitoring_html(hot))
     ref, cur, cur2 = tmp_path / "ref.parquet", tmp_path / "cur.parquet", tmp_path / "cur2.parquet"
     write_registry(generate_registry(8_000, seed=83, as_of="2025-12-31"), ref)
     write_registry(generate_registry(8_000, seed=83, as_of="2026-12-31"), cur)
