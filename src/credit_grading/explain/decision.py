@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
@@ -136,16 +137,20 @@ def decision_documents(res: ExplainResult, *, reasons: int = 5, input_path: str 
     return docs
 
 
-def render_html(doc: dict) -> str:
-    """A decision report as one self-contained HTML page (inline SVG, no external assets)."""
+@lru_cache(maxsize=1)
+def _template():
     from jinja2 import Environment
 
+    text = resources.files("credit_grading").joinpath("templates/decision.html.j2").read_text("utf-8")
+    return Environment(autoescape=True, trim_blocks=True, lstrip_blocks=True).from_string(text)
+
+
+def render_html(doc: dict) -> str:
+    """A decision report as one self-contained HTML page (inline SVG, no external assets)."""
     wf = doc["waterfall"]
     svg = charts.waterfall(wf["base"], [(s["label"], s["value"]) for s in wf["steps"]],
                            title="contributions", unit="")  # fmt: skip
-    text = resources.files("credit_grading").joinpath("templates/decision.html.j2").read_text("utf-8")
-    env = Environment(autoescape=True, trim_blocks=True, lstrip_blocks=True)
-    return env.from_string(text).render(doc=doc, waterfall_svg=svg)
+    return _template().render(doc=doc, waterfall_svg=svg)
 
 
 def write_reports(docs: list[dict], out_dir: Path | str, fmt: str = "both") -> list[Path]:
