@@ -74,19 +74,25 @@ def test_catalogue_command(tmp_path):
     assert json.loads(res.output)["items"][0]["id"] == "enterprise_name"
 
 
-def test_demo_runs_on_defaults(tmp_path):
+def test_demo_runs_on_defaults(tmp_path, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     out = tmp_path / "demo"
-    res = runner.invoke(app, ["demo", "--rows", "6000", "--out", str(out)])
+    res = runner.invoke(app, ["demo", "--rows", "8000", "--out", str(out)])
     assert res.exit_code == 0, res.output
-    summary = json.loads((out / "validation_2024-12-31.json").read_text())
-    assert summary["rows_read"] == 6000 and summary["rows_rejected"] == 60
+    first = json.loads((out / "grades_2024-12-31.parquet.summary.json").read_text())
+    assert first["rows_read"] == 8000 and first["rows_rejected"] == 80
     assert (out / "rejects_2024-12-31.csv").exists()
-    evaluation = json.loads((out / "evaluation.json").read_text())
-    assert set(evaluation["test"]) == {"scorecard", "gbm", "oracle"}
-    assert evaluation["split"]["method"] == "time"
-    assert "Champion: gbm" in res.output and "oracle" in res.output
-    for name in ("scorecard.json", "gbm.json", "points.csv"):
-        assert (out / name).stat().st_size > 0
+    latest = json.loads((out / "grades_2025-12-31.parquet.summary.json").read_text())
+    assert latest["rows_graded"] == 8000 and sum(latest["tier_counts"].values()) == 8000
+    assert (out / "model" / "manifest.json").exists() and (out / "mlflow.db").exists()
+    tiers_reported = {json.loads(p.read_text())["decision"]["tier"] for p in (out / "decisions").glob("*.json")}
+    assert tiers_reported == {t for t, n in latest["tier_counts"].items() if n}
+    for name in ("validation_report.html", "monitoring/monitoring.html", "inspection_plan.csv", "publication_list.csv",
+                 "grades_2025-12-31.parquet.migration.json"):  # fmt: skip
+        assert (out / name).stat().st_size > 0, name
+    text = res.output.replace("\n", " ")
+    assert "mlflow ui --backend-store-uri" in text and "Out-of-time AUC" in text and "Done in" in text
+    assert "MLFLOW_TRACKING_URI" not in __import__("os").environ  # the demo leaves the environment as it was
 
 
 def test_version():

@@ -33,3 +33,14 @@ def test_no_pickling_in_the_package():
     pattern = re.compile(r"^\s*(import|from)\s+(pickle|joblib|cloudpickle|dill)\b", re.M)
     offenders = [p.name for p in (ROOT / "src").rglob("*.py") if pattern.search(p.read_text(encoding="utf-8"))]
     assert offenders == []
+
+
+def test_notebooks_are_stored_without_outputs():
+    import json
+
+    notebooks = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
+    assert len(notebooks) == 5
+    for nb in notebooks:
+        cells = json.loads(nb.read_text(encoding="utf-8"))["cells"]
+        code = [c for c in cells if c["cell_type"] == "code"]
+        assert code and all(not c["outputs"] and c["execution_count"] is None for c in code), nb.name

@@ -194,103 +194,158 @@ def catalogue(
     out.print(table)
 
 
-STEPS = 5
+STEPS = 8
+CARRY = ("district", "industry", "enterprise_name", "legal_rep_name", "serious_untrustworthy_flag",
+         "dishonest_debtor_flag")  # fmt: skip
 
 
 @app.command()
 def demo(
-    rows: Annotated[int, typer.Option("--rows", "-n", help="Entities in each synthetic snapshot.")] = 100_000,
+    rows: Annotated[int, typer.Option("--rows", "-n", min=2000, help="Entities in each synthetic snapshot.")] = 100_000,
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Folder for everything the demo writes.")] = Path(
         "out/demo"
     ),
     seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
 ) -> None:
-    """The main job on built-in defaults: synthesise, validate, train, grade, plan inspections, publish."""
-    import pandas as pd
-    import pyarrow as pa
+    """The main job on built-in defaults: synthesise, train and track, rescore, explain, validate, monitor, plan, publish."""
+    import os
 
     from credit_grading.config import load_config
-    from credit_grading.config.policy import load_policy
-    from credit_grading.grading import decide
-    from credit_grading.grading.inspection import draw_inspection_plan
-    from credit_grading.grading.publish import publication_list
-    from credit_grading.registry import load_registry
-    from credit_grading.registry.io import write_frame, write_table
-    from credit_grading.synth import generate_inspectors, generate_registry, write_registry
-    from credit_grading.training import champion_challenger_table, train_models
 
     cfg = load_config()
     out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = out_dir.resolve()
+    own_store = "MLFLOW_TRACKING_URI" not in os.environ
+    if own_store:  # the demo's runs go beside its other files
+        os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{out_dir / 'mlflow.db'}"
+    try:
+        _demo(rows, out_dir, seed, cfg)
+    finally:
+        if own_store:
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
+
+
+def _demo(rows: int, out_dir: Path, seed: int, cfg) -> None:
+    import os
+    import shutil
+
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from credit_grading.batch import rescore as run_rescore
+    from credit_grading.config.policy import load_policy
+    from credit_grading.explain import decision_documents, explain_table, write_reports
+    from credit_grading.grading.inspection import draw_inspection_plan
+    from credit_grading.grading.publish import publication_list
+    from credit_grading.pipeline import train_pipeline
+    from credit_grading.registry import load_registry
+    from credit_grading.registry.io import read_registry_table, write_frame
+    from credit_grading.reports import monitor as run_monitor
+    from credit_grading.reports import render_monitoring_html
+    from credit_grading.service import bundle_schema
+    from credit_grading.synth import generate_inspectors, generate_registry, write_registry
+    from credit_grading.training import champion_challenger_table
+
     t0 = time.perf_counter()
+
+    def stage(i: int, text: str) -> None:
+        out.print(f"[bold]{i}/{STEPS}[/bold] {text} [dim](+{time.perf_counter() - t0:.1f} s)[/dim]")
+
+    stage(1, f"Synthesising two registry snapshots a year apart, {rows:,} enterprises each "
+             "(1% of the first made invalid on purpose, drift 0.3 in the second)")  # fmt: skip
     snapshots = (("2024-12-31", 0.0, 0.01), ("2025-12-31", 0.3, 0.0))
-    frames = []
-    for i, (as_of, drift, invalid) in enumerate(snapshots, start=1):
-        out.print(
-            f"[bold]{i}/{STEPS}[/bold] Synthesising the {as_of} snapshot: {rows:,} enterprises"
-            + (f", {invalid:.0%} of rows made invalid on purpose" if invalid else "")
-            + (f", drift {drift}" if drift else "")
-        )
+    paths = []
+    for as_of, drift, invalid in snapshots:
         reg = generate_registry(rows, seed=seed, as_of=as_of, bad_rate=cfg.synth.bad_rate,
                                 invalid_fraction=invalid, drift=drift)  # fmt: skip
         path = out_dir / f"registry_{as_of}.parquet"
         write_registry(reg, path)
-        t1 = time.perf_counter()
-        result = load_registry(path, cfg, passthrough=("true_pd",))
-        summary = result.summary()
-        (out_dir / f"validation_{as_of}.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
-        write_table(pa.Table.from_pandas(result.rejects, preserve_index=False), out_dir / f"rejects_{as_of}.csv")
-        _print_validation(summary, str(path), time.perf_counter() - t1)
-        frames.append(result.data)
+        paths.append(path)
+    training = out_dir / "training.parquet"
+    pq.write_table(pa.concat_tables([pq.read_table(p) for p in paths], promote_options="permissive"), training)
 
-    out.print(
-        f"[bold]3/{STEPS}[/bold] Training the scorecard and the GBM, fitting grades (out-of-time test on the later snapshot) ..."
+    stage(
+        2, "Training scorecard + GBM + calibration + grades (out-of-time test: the later snapshot), tracked in MLflow"
     )
-    trained = train_models(pd.concat(frames, ignore_index=True), cfg)
-    (out_dir / "evaluation.json").write_text(json.dumps(trained.evaluation, indent=2), encoding="utf-8")
-    trained.model.scorecard.to_json(out_dir / "scorecard.json")
-    trained.model.gbm.to_json(out_dir / "gbm.json")
-    trained.model.scale.to_json(out_dir / "grade_scale.json")
-    trained.scorecard.save_points_table(out_dir / "points.csv")
-    table = Table(show_header=True, header_style="bold")
-    for col in ("model", "AUC", "Gini", "Gini / oracle", "KS", "Brier"):
+    bundle_dir = out_dir / "model"
+    res = train_pipeline(cfg, training, bundle_dir, overwrite=True)
+    bundle = res.bundle
+    table = Table(show_header=True, header_style="bold", title="Out-of-time test")
+    for col in ("model", "AUC", "Gini", "KS", "Brier"):
         table.add_column(col, justify="left" if col == "model" else "right")
-    for row in champion_challenger_table(trained.evaluation).to_dict("records"):
-
-        def fmt(key: str, row: dict = row) -> str:
-            v = row.get(key)
-            return "" if v is None or v != v else f"{v:.4f}"
-
-        table.add_row(row["model"], fmt("auc"), fmt("gini"), fmt("gini_vs_oracle"), fmt("ks"), fmt("brier"))
+    aucs = {}
+    for row in champion_challenger_table(res.training.evaluation).to_dict("records"):
+        aucs[row["model"]] = row["auc"]
+        cells = [row.get(k) for k in ("auc", "gini", "ks", "brier")]
+        table.add_row(row["model"], *("" if v is None or v != v else f"{v:.4f}" for v in cells))
     out.print(table)
-    test_table = pd.DataFrame(trained.evaluation["grades"]["test"])
-    write_frame(test_table, out_dir / "grade_table_test.csv")
-    write_frame(pd.DataFrame(trained.evaluation["grades"]["development"]), out_dir / "grade_table_development.csv")
-    _print_grade_table(test_table, "Grades on the out-of-time test snapshot")
+    _print_grade_table(
+        pd.DataFrame(res.training.evaluation["grades"]["test"]), "Grades on the out-of-time test snapshot"
+    )
 
-    out.print(f"[bold]4/{STEPS}[/bold] Grading the {snapshots[-1][0]} snapshot: grades, tiers, overrides ...")
-    graded, grading = decide(trained.model, frames[-1], reasons=3, carry=CARRY)
-    write_frame(graded, out_dir / "grades.parquet")
-    write_frame(grading.override_report(), out_dir / "overrides.csv")
-    tiers = grading.summary()["tier_counts"]
-    out.print("Tiers: " + ", ".join(f"{t} {n:,}" for t, n in tiers.items())
-              + f"; overridden {grading.summary()['override_rate']:.1%}.")  # fmt: skip
+    stage(3, "Rescoring both snapshots in batch (streamed, validated, graded, explained; migration between them)")
+    grades = []
+    for i, path in enumerate(paths):
+        target = out_dir / f"grades_{snapshots[i][0]}.parquet"
+        run_rescore(bundle, path, target, rejects_path=out_dir / f"rejects_{snapshots[i][0]}.csv",
+                    previous_path=grades[-1] if grades else None, carry=CARRY)  # fmt: skip
+        grades.append(target)
+    latest = pd.read_parquet(grades[-1])
+    summary = json.loads(Path(f"{grades[-1]}.summary.json").read_text(encoding="utf-8"))
 
-    out.print(f"[bold]5/{STEPS}[/bold] Random-inspection plan and publication list ...")
+    stage(4, "Decision reports for a sample of every tier")
+    sample = (latest.groupby(latest["tier"].astype(str), observed=True, group_keys=False)
+              .apply(lambda g: g.head(4))["uscc"].astype(str).tolist())  # fmt: skip
+    reg_table, _ = read_registry_table(paths[-1], bundle_schema(bundle))
+    docs = decision_documents(explain_table(bundle, reg_table, uscc=sample), input_path=str(paths[-1]))
+    write_reports(docs, out_dir / "decisions")
+
+    stage(5, "Validation report (written into the bundle by training)")
+    for name in ("validation_report.html", "validation_report.json", "grade_profiles.html"):
+        shutil.copy(bundle_dir / name, out_dir / name)
+
+    stage(6, "Monitoring report between the snapshots")
+    mon = run_monitor(bundle, load_registry(paths[0], bundle_schema(bundle)).data,
+                      load_registry(paths[1], bundle_schema(bundle)).data)  # fmt: skip
+    (out_dir / "monitoring").mkdir(exist_ok=True)
+    (out_dir / "monitoring" / "monitoring.json").write_text(json.dumps(mon, ensure_ascii=False, indent=1, default=str),
+                                                           encoding="utf-8")  # fmt: skip
+    (out_dir / "monitoring" / "monitoring.html").write_text(render_monitoring_html(mon), encoding="utf-8")
+
+    stage(7, "Random-inspection plan and publication list")
     policy = load_policy()
     roster = generate_inspectors(60, seed)
     write_frame(roster, out_dir / "inspectors.csv")
-    plan = draw_inspection_plan(graded, policy, roster, seed=seed, by=("district",),
+    plan = draw_inspection_plan(latest, policy, roster, seed=seed, by=("district",),
                                 plan_date=dt.date.fromisoformat(snapshots[-1][0]))  # fmt: skip
     write_frame(plan.plan, out_dir / "inspection_plan.csv")
     labels = {r.id: (r.label_zh or r.id, r.label_en or r.id) for r in cfg.grading.overrides}
-    listed = publication_list(graded, policy, cfg.load_catalogue(), rule_labels=labels)
+    listed = publication_list(latest, policy, cfg.load_catalogue(), rule_labels=labels)
     write_frame(listed, out_dir / "publication_list.csv")
-    out.print(f"Inspection plan: {len(plan.plan):,} entities; publication list: {len(listed):,} entities (masked).")
-    out.print(f"Champion: {trained.model.champion}. Done in {time.perf_counter() - t0:.1f} s. Files in {out_dir}.")
 
-
-CARRY = ("district", "industry", "enterprise_name", "legal_rep_name", "serious_untrustworthy_flag",
-         "dishonest_debtor_flag")  # fmt: skip
+    stage(8, "Summary")
+    tiers = summary["tier_counts"]
+    out.print(f"Tiers of the {snapshots[-1][0]} snapshot: " + ", ".join(f"{t} {n:,}" for t, n in tiers.items())
+              + f"; {summary['rows_rejected']:,} rows rejected.")  # fmt: skip
+    out.print(
+        "Out-of-time AUC: "
+        + ", ".join(f"{k} {v:.4f}" for k, v in aucs.items())
+        + f"; champion {bundle.model.champion}."
+    )
+    mig = json.loads(Path(f"{grades[-1]}.migration.json").read_text(encoding="utf-8"))
+    out.print(f"Migration since {snapshots[0][0]}: {mig['downgrade_rate']:.1%} downgraded, {mig['upgrade_rate']:.1%} "
+              f"upgraded; monitoring: grade PSI {mon['grade_psi']['psi']:.3f} ({mon['grade_psi']['flag']}).")  # fmt: skip
+    files = Table(show_header=False, box=None)
+    for what, where in (("model bundle", bundle_dir), ("grades", grades[-1]), ("decision reports", out_dir / "decisions"),
+                        ("validation report", out_dir / "validation_report.html"),
+                        ("monitoring report", out_dir / "monitoring" / "monitoring.html"),
+                        ("inspection plan", out_dir / "inspection_plan.csv"),
+                        ("publication list", out_dir / "publication_list.csv")):  # fmt: skip
+        files.add_row(what, str(where))
+    out.print(files)
+    out.print(f"MLflow: mlflow ui --backend-store-uri {os.environ['MLFLOW_TRACKING_URI']}")
+    out.print(f"Done in {time.perf_counter() - t0:.1f} s.")
 
 
 def _print_grade_table(table_df, title: str) -> None:
@@ -521,6 +576,9 @@ def rescore(
     challenger: Annotated[
         bool, typer.Option("--challenger", help="Also score the GBM when the scorecard decides.")
     ] = False,
+    carry: Annotated[
+        list[str] | None, typer.Option("--carry", help="Copy this registry item to the output (repeatable).")
+    ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show MLflow's own messages.")] = False,
 ) -> None:
     """Regrade a whole registry in batch: streamed, validated, scored, graded, explained; atomic and resumable."""
@@ -547,6 +605,7 @@ def rescore(
             summary = run_rescore(bundle, input_path, output, rejects_path=rejects, previous_path=previous,
                                   reasons=reasons, reasons_for=reasons_for, chunk_rows=chunk_rows or DEFAULT_CHUNK_ROWS,
                                   restart=restart, compression=compression, challenger=challenger,
+                                  carry=tuple(carry or ()),
                                   progress=lambda n: bar[0].update(n), start_callback=started)  # fmt: skip
         finally:
             if bar:

@@ -194,7 +194,13 @@ def track_training(
 ) -> TrackedRun:
     """Record a training run, its bundle and its model in MLflow."""
     with mlflow_session(verbose) as mlflow:
-        mlflow.set_experiment(experiment or bundle.name)
+        name = experiment or bundle.name
+        uri = tracking_uri()
+        if uri.startswith("sqlite:///") and mlflow.get_experiment_by_name(name) is None:
+            # Keep the artefacts beside the embedded store, wherever the process runs.
+            store_dir = Path(uri.removeprefix("sqlite:///")).resolve().parent
+            mlflow.create_experiment(name, artifact_location=(store_dir / "mlruns").as_uri())
+        mlflow.set_experiment(name)
         with mlflow.start_run(run_name=f"{bundle.name}-{bundle.version}") as run:
             mlflow.set_tags({"credit_grading.version": __version__, "git_commit": git_commit(),
                              "model_name": bundle.name, "model_version": bundle.version,

@@ -148,6 +148,7 @@ class Rescorer:
         restart: bool = False,
         challenger: bool = False,
         compression: str = "lz4",
+        carry: tuple[str, ...] = (),
     ) -> None:
         self.bundle = bundle
         self.input = Path(input_path)
@@ -170,10 +171,14 @@ class Rescorer:
         self.work = self.output.with_name(self.output.name + ".work")
         self.restart = restart
         self.challenger = challenger
+        unknown = [c for c in carry if c not in self.schema.catalogue]
+        if unknown:
+            raise DataError(f"cannot carry {unknown}: not catalogue items of this model's registry")
+        self.carry = tuple(carry)
         if compression not in ("zstd", "lz4", "snappy", "gzip", "none"):
             raise DataError(f"compression must be zstd, lz4, snappy, gzip or none; got {compression!r}")
         self.compression = compression
-        self._needed = self._needed_columns()
+        self._needed = self._needed_columns() | frozenset(self.carry)
 
     def _needed_columns(self) -> frozenset[str]:
         """Items the models and the override rules read (the rest is validated, not carried)."""
@@ -202,6 +207,7 @@ class Rescorer:
             "reasons_for": str(self.reasons_for),
             "challenger": self.challenger,
             "compression": self.compression,
+            "carry": list(self.carry),
             "previous": None,
         }
         if self.previous_path is not None:
@@ -292,6 +298,12 @@ class Rescorer:
             names = part.reason_names if part is not None else self._reason_names()
             scores.reason_index, scores.reason_value, scores.reason_names = idx, val, names
         out = self.builder.table(ids, as_of, scores, grading, prev)
+        for c in self.carry:  # registry items asked for beside the results (e.g. district)
+            col = data[c]
+            arr = pa.array(
+                col.values if isinstance(col.dtype, pd.CategoricalDtype) else col.to_numpy(), from_pandas=True
+            )
+            out = out.append_column(c, arr)
 
         tiers = np.bincount(tier_codes, minlength=len(TIER_CODES))
         stats = {
