@@ -22,7 +22,7 @@ LAYERS = [
     {"training", "service"},
     {"tracking", "mlflow_model", "batch", "spark", "explain"},
     {"reports"},
-    {"pipeline"},
+    {"pipeline", "audit"},
     {"cli"},
 ]
 

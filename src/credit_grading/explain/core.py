@@ -62,7 +62,7 @@ def typical_values(data: pd.DataFrame, tiers: np.ndarray, features, bundle: Bund
                 out[f] = None if pd.isna(v) else float(v)
         else:
             out[f] = _best_bin_label(bundle, f)
-        if out[f] is not None and f in cat and cat.item(f).type is ItemType.FLAG:
+        if isinstance(out[f], float) and f in cat and cat.item(f).type is ItemType.FLAG:
             out[f] = float(round(out[f]))
     return out
 
