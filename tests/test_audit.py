@@ -104,7 +104,7 @@ def graded_run(tmp_path_factory):
 
 
 def test_history_and_objections(graded_run, tmp_path):
-    root, db, reg, out = graded_run
+    _root, db, _reg, out = graded_run
     g = pq.read_table(out).to_pandas()
     # An entity in tier D because of enforcement cases: object to the court record.
     row = g[(g["tier"].astype(str) == "C")].iloc[0]
@@ -144,7 +144,7 @@ def test_history_and_objections(graded_run, tmp_path):
 
 
 def test_cli_objections_and_audit(graded_run, tmp_path):
-    root, db, reg, out = graded_run
+    _root, db, _reg, out = graded_run
     uscc = pq.read_table(out, columns=["uscc"]).column(0)[5].as_py()
     args = ["--audit-db", str(db)]
     res = runner.invoke(app, ["objection", "file", "--uscc", uscc, "--item", "env_penalties_24m", "--claimed", "0",
