@@ -46,6 +46,9 @@ def tracking_uri() -> str:
 def mlflow_session(verbose: bool = False) -> Iterator[object]:
     """``mlflow`` pointed at :func:`tracking_uri`, quiet unless ``verbose``."""
     levels = {name: logging.getLogger(name).level for name in _QUIET}
+    # MLflow exports the active store and experiment through environment variables; put them
+    # back afterwards so that nothing leaks into later work or child processes.
+    saved_env = {k: v for k, v in os.environ.items() if k.startswith("MLFLOW_")}
     if not verbose:
         os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"
         for name in _QUIET:
@@ -70,6 +73,9 @@ def mlflow_session(verbose: bool = False) -> Iterator[object]:
         finally:
             for name, level in levels.items():
                 logging.getLogger(name).setLevel(level)
+            for k in [k for k in os.environ if k.startswith("MLFLOW_") and k not in saved_env]:
+                del os.environ[k]
+            os.environ.update(saved_env)
 
 
 def flatten_params(d: dict, prefix: str = "") -> dict[str, str]:
