@@ -232,3 +232,10 @@ def test_rescore_command(registry_files, tmp_path):
     bad = runner.invoke(app, ["rescore", "--model", str(tmp_path), "--input", str(registry_files / "r.parquet"),
                               "--output", str(out)])  # fmt: skip
     assert bad.exit_code != 0
+
+
+def test_spark_engine_refuses_local_only_options(registry_files, tmp_path):
+    res = runner.invoke(app, ["rescore", "--model", str(DATA / "bundle_v1"), "--input", str(registry_files / "r.parquet"),
+                              "--output", str(tmp_path / "o.parquet"), "--engine", "spark", "--previous", "x.parquet"])  # fmt: skip
+    assert res.exit_code != 0
+    assert "--previous work with the local engine only" in str(res.exception) + res.output

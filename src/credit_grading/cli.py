@@ -602,6 +602,15 @@ def rescore(
     if engine is Engine.spark:
         from credit_grading.spark import rescore_file
 
+        unsupported = [name for name, given in (("--rejects", rejects), ("--previous", previous),
+                                                ("--reasons-for", reasons_for != "all"), ("--chunk-rows", chunk_rows),
+                                                ("--carry", carry), ("--challenger", challenger)) if given]  # fmt: skip
+        if unsupported:
+            raise CreditGradingError(
+                f"{', '.join(unsupported)} work with the local engine only; with --engine spark every row comes back "
+                "in the output with status and reject_reasons"
+            )
+
         summary = rescore_file(bundle, input_path, output, master=spark_master, reasons=reasons)
     else:
         bar: list[Progress] = []
