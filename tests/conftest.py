@@ -81,3 +81,25 @@ def trained(config, oot_data):
     from credit_grading.training import train_models
 
     return train_models(oot_data, config)
+
+
+@pytest.fixture(scope="session")
+def bundle():
+    """The frozen version-1 bundle of ``tests/data`` (a GBM champion trained on 12k rows)."""
+    from pathlib import Path
+
+    from credit_grading.bundle import load_bundle
+
+    return load_bundle(Path(__file__).parent / "data" / "bundle_v1")
+
+
+@pytest.fixture(scope="session")
+def card_bundle(bundle, tmp_path_factory):
+    """The same model with the scorecard deciding."""
+    from dataclasses import replace
+
+    from credit_grading.bundle import write_bundle
+
+    b = bundle
+    return write_bundle(tmp_path_factory.mktemp("card") / "b", replace(b.model, champion="scorecard"), policy=b.policy,
+                        catalogue=b.catalogue, config=b.config, training_data={})  # fmt: skip

@@ -2,7 +2,6 @@
 
 import json
 import math
-from dataclasses import replace
 from pathlib import Path
 
 import jsonschema
@@ -12,7 +11,6 @@ import pytest
 from scipy import stats as st
 from typer.testing import CliRunner
 
-from credit_grading.bundle import load_bundle, write_bundle
 from credit_grading.cli import app
 from credit_grading.evaluation import auc
 from credit_grading.explain import decision_documents, explain_table, grade_profiles, render_html, schema
@@ -25,18 +23,6 @@ from credit_grading.synth import generate_registry, write_registry
 
 DATA = Path(__file__).parent / "data"
 runner = CliRunner()
-
-
-@pytest.fixture(scope="module")
-def bundle():
-    return load_bundle(DATA / "bundle_v1")
-
-
-@pytest.fixture(scope="module")
-def card_bundle(bundle, tmp_path_factory):
-    b = bundle
-    return write_bundle(tmp_path_factory.mktemp("card") / "b", replace(b.model, champion="scorecard"), policy=b.policy,
-                        catalogue=b.catalogue, config=b.config, training_data={})  # fmt: skip
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,6 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +15,6 @@ import pytest
 from typer.testing import CliRunner
 
 from credit_grading.batch import rescore
-from credit_grading.bundle import load_bundle, write_bundle
 from credit_grading.cli import app
 from credit_grading.exceptions import DataError
 from credit_grading.registry.io import read_registry_table
@@ -25,19 +23,6 @@ from credit_grading.synth import generate_registry, write_registry
 
 DATA = Path(__file__).parent / "data"
 runner = CliRunner()
-
-
-@pytest.fixture(scope="module")
-def bundle():
-    return load_bundle(DATA / "bundle_v1")
-
-
-@pytest.fixture(scope="module")
-def card_bundle(bundle, tmp_path_factory):
-    """The same model with the scorecard deciding."""
-    b = bundle
-    return write_bundle(tmp_path_factory.mktemp("card") / "b", replace(b.model, champion="scorecard"), policy=b.policy,
-                        catalogue=b.catalogue, config=b.config, training_data={})  # fmt: skip
 
 
 @pytest.fixture(scope="module")

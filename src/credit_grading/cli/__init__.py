@@ -1,0 +1,88 @@
+"""The ``credit-grading`` command line. Thin: it parses options and calls the library.
+
+A :class:`~credit_grading.exceptions.CreditGradingError` becomes a one-paragraph message
+on standard error and exit code 1, never a traceback.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from credit_grading import __version__
+from credit_grading.exceptions import CreditGradingError
+
+app = typer.Typer(
+    name="credit-grading",
+    help="Credit scoring and credit-classification supervision of enterprises.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="Configuration YAML (default: the built-in configs/default.yaml)."),
+]
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"credit-grading {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
+    ] = False,
+) -> None:
+    """Credit scoring and credit-classification supervision of enterprises."""
+
+
+def _parse_date(value: str, option: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise CreditGradingError(f"{option} must be a date written YYYY-MM-DD, got {value!r}") from None
+
+
+PolicyOpt = Annotated[
+    Path | None,
+    typer.Option("--policy", help="Supervision policy YAML (default: the built-in configs/supervision.yaml)."),
+]
+
+AuditOpt = Annotated[
+    Path | None,
+    typer.Option("--audit-db", help="Audit database (default: $CREDIT_GRADING_AUDIT_DB or ./credit_grading_audit.db)."),
+]
+
+ModelOpt = Annotated[
+    str,
+    typer.Option("--model", "-m", help="A bundle directory, models:/NAME/VERSION or models:/NAME@alias."),
+]
+
+
+def main() -> None:
+    """Entry point of the ``credit-grading`` console script."""
+    try:
+        app()
+    except CreditGradingError as exc:
+        err.print(f"[bold red]error:[/bold red] {exc}", soft_wrap=True)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
+
+
+# The commands register themselves on ``app`` when their modules are imported.
+from credit_grading.cli import data, demo, models, batch, reports, supervision, audit  # noqa: E402, F401, I001

@@ -1,0 +1,123 @@
+"""Explanations and reports: explain, report, monitor."""
+
+from __future__ import annotations
+
+import json
+import time
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from credit_grading.cli import ModelOpt, app, err, out
+from credit_grading.exceptions import CreditGradingError
+
+
+class ReportFormat(StrEnum):
+    html = "html"
+    json = "json"
+    both = "both"
+
+
+def _load_for(bundle, path: Path):
+    """A registry file validated under the bundle's contract; its valid rows and the result."""
+    from credit_grading.registry import load_registry
+    from credit_grading.service import bundle_schema
+
+    res = load_registry(path, bundle_schema(bundle))
+    if res.rows_valid == 0:
+        raise CreditGradingError(f"{path} has no valid rows")
+    return res
+
+
+@app.command()
+def explain(
+    model: ModelOpt,
+    input_path: Annotated[Path, typer.Option("--input", "-i", help="Registry rows to explain (.parquet or .csv).")],
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Folder for the reports.")],
+    uscc: Annotated[list[str] | None, typer.Option("--uscc", help="Explain this entity (repeatable).")] = None,
+    tier: Annotated[str | None, typer.Option("--tier", help="Explain every entity of this tier (A–D, M).")] = None,
+    all_rows: Annotated[bool, typer.Option("--all", help="Explain every entity.")] = False,
+    fmt: Annotated[ReportFormat, typer.Option("--format", "-f", help="html, json or both.")] = ReportFormat.both,
+    reasons: Annotated[int, typer.Option("--reasons", min=1, max=20, help="Reasons per report.")] = 5,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show MLflow's own messages.")] = False,
+) -> None:
+    """Write a decision report (HTML and/or JSON) for each selected entity."""
+    from credit_grading.bundle import sha256_file
+    from credit_grading.explain import decision_documents, explain_table, write_reports
+    from credit_grading.registry.io import read_registry_table
+    from credit_grading.service import bundle_schema
+    from credit_grading.tracking import resolve_model
+
+    if tier is not None and tier not in ("A", "B", "C", "D", "M"):
+        raise CreditGradingError(f"--tier must be one of A, B, C, D, M; got {tier!r}")
+    bundle = resolve_model(model, verbose=verbose)
+    t0 = time.perf_counter()
+    table, _ = read_registry_table(input_path, bundle_schema(bundle))
+    res = explain_table(bundle, table, uscc=uscc or None, tier=tier, all_rows=all_rows, reasons=reasons)
+    docs = decision_documents(res, reasons=reasons, input_path=str(input_path), input_sha256=sha256_file(input_path))
+    written = write_reports(docs, out_dir, fmt.value)
+    out.print(
+        f"{len(docs):,} decision report(s), {len(written):,} file(s) in {out_dir} ({time.perf_counter() - t0:.1f} s)."
+    )
+
+
+@app.command()
+def report(
+    model: ModelOpt,
+    data: Annotated[Path, typer.Option("--data", "-d", help="Labelled registry rows (.parquet or .csv).")],
+    out_path: Annotated[Path, typer.Option("--out", "-o", help="HTML report; JSON and grade profiles beside it.")],
+    previous: Annotated[
+        Path | None, typer.Option("--previous", help="A previous grading, for the migration matrix.")
+    ] = None,
+    bootstrap: Annotated[int, typer.Option("--bootstrap", min=10, help="Bootstrap resamples for the intervals.")] = 200,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the bootstrap.")] = 0,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show MLflow's own messages.")] = False,
+) -> None:
+    """Write the validation report: discrimination, calibration per grade, stability, binning, profiles."""
+    from credit_grading.registry.io import read_frame
+    from credit_grading.reports import render_profiles_html, render_validation_html, validation_report
+    from credit_grading.tracking import resolve_model
+
+    bundle = resolve_model(model, verbose=verbose)
+    loaded = _load_for(bundle, data)
+    prev = read_frame(previous, what="previous grading") if previous else None
+    rep = validation_report(bundle, loaded.data, previous=prev, n_boot=bootstrap, seed=seed)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    out_path.write_text(render_validation_html(rep), encoding="utf-8")
+    json_path = out_path.with_suffix(".json")
+    json_path.write_text(json.dumps(rep, ensure_ascii=False, indent=1, default=str), encoding="utf-8")
+    prof = out_path.with_name(out_path.stem + "_profiles.html")
+    prof.write_text(render_profiles_html(rep["profiles"]), encoding="utf-8")
+    d = rep["discrimination"][bundle.model.champion]
+    out.print(f"Validation report {out_path} (+ {json_path.name}, {prof.name}): champion AUC {d['auc']:.4f} "
+              f"[{d['auc_ci'][0]:.4f}, {d['auc_ci'][1]:.4f}], HHI {rep['concentration']['hhi']:.3f}.")  # fmt: skip
+
+
+@app.command()
+def monitor(
+    model: ModelOpt,
+    reference: Annotated[Path, typer.Option("--reference", help="The reference registry (e.g. last month).")],
+    current: Annotated[Path, typer.Option("--current", help="The current registry.")],
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Folder for monitoring.html and monitoring.json.")],
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show MLflow's own messages.")] = False,
+) -> None:
+    """Monitor stability (PSI/CSI), grade shift, migration and a backtest; exit 3 on a breached threshold."""
+    from credit_grading.reports import monitor as run_monitor
+    from credit_grading.reports import render_monitoring_html
+    from credit_grading.tracking import resolve_model
+
+    bundle = resolve_model(model, verbose=verbose)
+    rep = run_monitor(bundle, _load_for(bundle, reference).data, _load_for(bundle, current).data)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "monitoring.json").write_text(
+        json.dumps(rep, ensure_ascii=False, indent=1, default=str), encoding="utf-8"
+    )
+    (out_dir / "monitoring.html").write_text(render_monitoring_html(rep), encoding="utf-8")
+    g = rep["grade_psi"]
+    out.print(f"Grade PSI {g['psi']:.4f} ({g['flag']}); {len(rep['characteristics'])} characteristics checked; "
+              f"report in {out_dir}.")  # fmt: skip
+    if rep["breaches"]:
+        err.print("Thresholds breached:\n  " + "\n  ".join(rep["breaches"]))
+        raise typer.Exit(3)
