@@ -45,3 +45,14 @@ def test_hhi():
     assert hhi([10, 0, 0]) == 1.0
     assert hhi([30, 10]) == pytest.approx(0.75**2 + 0.25**2)
     assert math.isnan(hhi([0, 0]))
+
+
+def test_rank_moves_by_hand():
+    from credit_grading.stats import rank_moves
+
+    # rows: before (A, B, C), columns: after. Upgrades below the diagonal, downgrades above.
+    m = [[5, 2, 1], [3, 4, 0], [0, 6, 7]]
+    got = rank_moves(m)
+    assert (got["upgrades"], got["downgrades"], got["unchanged"]) == (9, 3, 16)
+    assert got["upgrade_rate"] == pytest.approx(9 / 28) and got["downgrade_rate"] == pytest.approx(3 / 28)
+    assert rank_moves([[0, 0], [0, 0]])["upgrade_rate"] is None

@@ -125,3 +125,13 @@ def traffic_light(p_value: float, *, yellow: float = 0.05, red: float = 0.01) ->
     if p_value != p_value:
         return "grey"
     return "red" if p_value < red else "yellow" if p_value < yellow else "green"
+
+
+def rank_moves(counts) -> dict:
+    """Moves in a square migration matrix over ranked classes (row = before, column = after,
+    best first): upgrades below the diagonal, downgrades above it, and their rates."""
+    c = np.asarray(counts, dtype=np.int64)
+    up, down, same = int(np.tril(c, -1).sum()), int(np.triu(c, 1).sum()), int(np.trace(c))
+    total = up + down + same
+    return {"upgrades": up, "downgrades": down, "unchanged": same,
+            "upgrade_rate": up / total if total else None, "downgrade_rate": down / total if total else None}  # fmt: skip

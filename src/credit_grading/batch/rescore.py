@@ -42,6 +42,7 @@ from credit_grading.grading.grader import TIER_CODES
 from credit_grading.registry.io import file_format
 from credit_grading.registry.validate import validate_table
 from credit_grading.service import BundleGrader
+from credit_grading.stats import rank_moves
 
 DEFAULT_CHUNK_ROWS = 250_000
 CHECKPOINT = "checkpoint.json"
@@ -447,24 +448,10 @@ class Rescorer:
         counts = pd.DataFrame(m, index=pd.Index(rows, name="previous_tier"), columns=list(TIER_CODES))
         with np.errstate(invalid="ignore", divide="ignore"):
             rates = counts.div(counts.sum(axis=1), axis=0)
-        order = {"A": 0, "B": 1, "C": 2, "D": 3}
-        up = down = same = 0
-        for i, r in enumerate(TIER_CODES):
-            for j, c in enumerate(TIER_CODES):
-                if r in order and c in order:
-                    if order[c] < order[r]:
-                        up += m[i, j]
-                    elif order[c] > order[r]:
-                        down += m[i, j]
-                    else:
-                        same += m[i, j]
-        graded_both = up + down + same
         doc = {
             "counts": {r: dict(zip(TIER_CODES, map(int, m[i]), strict=True)) for i, r in enumerate(rows)},
             "rates": {r: {c: (None if np.isnan(v) else float(v)) for c, v in rates.loc[r].items()} for r in rows},
-            "upgrades": int(up), "downgrades": int(down), "unchanged": int(same),
-            "upgrade_rate": up / graded_both if graded_both else None,
-            "downgrade_rate": down / graded_both if graded_both else None,
+            **rank_moves(m[:4, :4]),  # A–D; M and new entities are neither up nor down
             "new_entities": int(m[len(TIER_CODES)].sum()),
             "exited_entities": int((~self.previous.matched).sum()),
         }  # fmt: skip

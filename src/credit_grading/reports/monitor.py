@@ -21,30 +21,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from credit_grading.binning.fit import feature_slots
 from credit_grading.bundle import Bundle
-from credit_grading.columns import Columns
 from credit_grading.engine.model import CompiledModel
 from credit_grading.grading.decide import decide
 from credit_grading.grading.fit import grade_table, records
 from credit_grading.reports.html import render, table
-from credit_grading.reports.validation import migration_matrix
+from credit_grading.reports.validation import bin_counts, migration_matrix
 from credit_grading.stats import PSI_ALERT, psi, stability_flag, traffic_light
-
-
-def _bin_counts(bundle: Bundle, data: pd.DataFrame) -> dict[str, np.ndarray]:
-    card = bundle.model.scorecard
-    out = {}
-    if card is None:
-        return out
-    cols = Columns(data)
-    for f in card.features:
-        b = f.binning
-        nb = len(b.bins)
-        slot_to_bin = np.asarray(b.slot_values(np.arange(nb, dtype=np.float64), unseen=-1.0)).astype(np.int64)
-        bins = slot_to_bin[feature_slots(b, cols)]
-        out[f.name] = np.bincount(bins[bins >= 0], minlength=nb)
-    return out
 
 
 def monitor(bundle: Bundle, reference: pd.DataFrame, current: pd.DataFrame, *, target: str = "bad_12m",
@@ -61,9 +44,9 @@ def monitor(bundle: Bundle, reference: pd.DataFrame, current: pd.DataFrame, *, t
     dist = [{"grade": g, "reference_share": float(a / max(rc.sum(), 1)), "current_share": float(b / max(cc.sum(), 1)),
              "change": float(b / max(cc.sum(), 1) - a / max(rc.sum(), 1))} for g, a, b in zip(grades, rc, cc, strict=True)]  # fmt: skip
     csi = []
-    rb, cb = _bin_counts(bundle, reference), _bin_counts(bundle, current)
-    for name, counts in rb.items():
-        v = psi(counts, cb[name])
+    rb, cb = bin_counts(bundle, reference), bin_counts(bundle, current)
+    for name, (counts, _) in rb.items():
+        v = psi(counts, cb[name][0])
         csi.append({"feature": name, "csi": v, "flag": stability_flag(v)})
     out = {
         "format": "credit_grading.monitoring_report", "format_version": 1,

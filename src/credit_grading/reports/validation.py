@@ -25,7 +25,7 @@ from credit_grading.explain.profiles import grade_profiles
 from credit_grading.grading.decide import decide
 from credit_grading.grading.fit import grade_table, records
 from credit_grading.reports.html import render, table
-from credit_grading.stats import bootstrap_ci, hhi, psi, stability_flag, traffic_light
+from credit_grading.stats import bootstrap_ci, hhi, psi, rank_moves, stability_flag, traffic_light
 
 
 def _roc(y: np.ndarray, risk: np.ndarray, points: int = 101) -> tuple[list[float], list[float]]:
@@ -47,22 +47,30 @@ def discrimination(y: np.ndarray, risk: np.ndarray, *, n_boot: int = 200, seed: 
             "ks": ks(y, risk), "ks_ci": list(ks_ci), "roc": {"fpr": fpr, "tpr": tpr}, "bootstrap": n_boot}  # fmt: skip
 
 
-def characteristic_stability(bundle: Bundle, data: pd.DataFrame) -> list[dict]:
-    """CSI of every scorecard characteristic: development bin counts against this data's."""
+def bin_counts(bundle: Bundle, data: pd.DataFrame) -> dict[str, tuple[np.ndarray, int]]:
+    """Rows per bin of every scorecard characteristic, and the rows with a level never seen."""
     card = bundle.model.scorecard
     if card is None:
-        return []
+        return {}
     cols = Columns(data)
-    out = []
+    out = {}
     for f in card.features:
         b = f.binning
         nb = len(b.bins)
         slot_to_bin = np.asarray(b.slot_values(np.arange(nb, dtype=np.float64), unseen=-1.0)).astype(np.int64)
         bins = slot_to_bin[feature_slots(b, cols)]
-        current = np.bincount(bins[bins >= 0], minlength=nb)
-        dev = np.array([x.count for x in b.bins], dtype=np.float64)
-        value = psi(dev, current)
-        out.append({"feature": f.name, "csi": value, "flag": stability_flag(value), "unseen": int((bins < 0).sum())})
+        out[f.name] = (np.bincount(bins[bins >= 0], minlength=nb), int((bins < 0).sum()))
+    return out
+
+
+def characteristic_stability(bundle: Bundle, data: pd.DataFrame) -> list[dict]:
+    """CSI of every scorecard characteristic: development bin counts against this data's."""
+    dev = {f.name: np.array([x.count for x in f.binning.bins], dtype=np.float64)
+           for f in (bundle.model.scorecard.features if bundle.model.scorecard else ())}  # fmt: skip
+    out = []
+    for name, (current, unseen) in bin_counts(bundle, data).items():
+        value = psi(dev[name], current)
+        out.append({"feature": name, "csi": value, "flag": stability_flag(value), "unseen": unseen})
     return out
 
 
@@ -90,20 +98,6 @@ def migration_matrix(previous: pd.DataFrame, current: pd.DataFrame, id_column: s
     counts = pd.crosstab(pd.Categorical(m["before"].astype(str), categories=tiers),
                          pd.Categorical(m["tier"].astype(str), categories=tiers), dropna=False)  # fmt: skip
     c = counts.to_numpy()
-    rank = {"A": 0, "B": 1, "C": 2, "D": 3}
-    up = sum(
-        c[i, j]
-        for i, a in enumerate(tiers)
-        for j, b in enumerate(tiers)
-        if a in rank and b in rank and rank[b] < rank[a]
-    )
-    down = sum(
-        c[i, j]
-        for i, a in enumerate(tiers)
-        for j, b in enumerate(tiers)
-        if a in rank and b in rank and rank[b] > rank[a]
-    )
-    graded = sum(c[i, j] for i, a in enumerate(tiers) for j, b in enumerate(tiers) if a in rank and b in rank)
     with np.errstate(invalid="ignore", divide="ignore"):
         rates = c / c.sum(axis=1, keepdims=True)
     return {
@@ -111,8 +105,7 @@ def migration_matrix(previous: pd.DataFrame, current: pd.DataFrame, id_column: s
         "counts": c.astype(int).tolist(),
         "rates": [[None if v != v else float(v) for v in row] for row in rates],
         "matched": len(m),
-        "upgrades": int(up), "downgrades": int(down),
-        "upgrade_rate": up / graded if graded else None, "downgrade_rate": down / graded if graded else None,
+        **rank_moves(c[:4, :4]),  # A–D; moves into or out of status M are not up or down
     }  # fmt: skip
 
 
