@@ -9,7 +9,7 @@ PKG = Path(__file__).resolve().parents[1] / "src" / "credit_grading"
 
 # Lower layers first. A module may import only modules of its own or an earlier layer.
 LAYERS = [
-    {"exceptions", "_resources", "_yaml", "columns", "stats"},
+    {"exceptions", "_resources", "_yaml", "columns", "stats", "storage", "csvsafe"},
     {"catalogue"},
     {"config"},
     {"registry"},
