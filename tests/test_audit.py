@@ -9,21 +9,13 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
-from credit_grading.audit import (
-    AuditError,
-    append_run,
-    file_objection,
-    history,
-    list_objections,
-    resolve_objection,
-    run_record,
-    runs,
-    verify,
-)
+from credit_grading import objections
 from credit_grading.batch import rescore
 from credit_grading.bundle import load_bundle
 from credit_grading.cli import app
-from credit_grading.exceptions import DataError
+from credit_grading.exceptions import AuditError, DataError
+from credit_grading.objections import file_objection, list_objections, resolve_objection
+from credit_grading.runlog import append_run, history, run_record, runs, verify
 from credit_grading.synth import generate_registry, write_registry
 
 DATA = Path(__file__).parent / "data"
@@ -103,7 +95,7 @@ def graded_run(tmp_path_factory):
     return root, db, reg, out
 
 
-def test_history_and_objections(graded_run, tmp_path):
+def test_history_and_objections(graded_run, tmp_path, monkeypatch):
     _root, db, _reg, out = graded_run
     g = pq.read_table(out).to_pandas()
     # An entity in tier D because of enforcement cases: object to the court record.
@@ -125,8 +117,14 @@ def test_history_and_objections(graded_run, tmp_path):
 
     # A crash before the commit leaves everything as it was.
     n_runs = len(runs(db))
-    with pytest.raises(RuntimeError, match="simulated crash"):
-        resolve_objection(oid, "accept", "checked", out_dir=tmp_path / "obj", path=db, _fail_before_commit=True)
+
+    def crash(con, oid):
+        raise RuntimeError("simulated crash before commit")
+
+    with monkeypatch.context() as m:
+        m.setattr(objections, "_resolved_record", crash)
+        with pytest.raises(RuntimeError, match="simulated crash"):
+            resolve_objection(oid, "accept", "checked", out_dir=tmp_path / "obj", path=db)
     assert len(runs(db)) == n_runs and list_objections(db)[0]["status"] == "open" and verify(db).ok
 
     res = resolve_objection(oid, "accept", "checked with the tax office", out_dir=tmp_path / "obj", path=db)
@@ -134,11 +132,14 @@ def test_history_and_objections(graded_run, tmp_path):
     assert report["before"]["entity"]["uscc"] == uscc == report["after"]["entity"]["uscc"]
     assert report["after"]["decision"]["pd"] <= report["before"]["decision"]["pd"]  # fewer overdue filings, less risk
     assert Path(res["report"]).with_suffix(".html").exists()
-    assert runs(db)[-1]["objection_id"] == oid and runs(db)[-1]["kind"] == "objection" and verify(db).ok
+    # The re-grade, then the objection's new state, both chained.
+    assert [(r["kind"], r["objection_id"]) for r in runs(db)[-2:]] == [("objection", oid), ("objection_resolved", oid)]
+    assert verify(db).ok
     with pytest.raises(AuditError, match="already accepted"):
         resolve_objection(oid, "reject", "again", path=db)
     rej = resolve_objection(other, "reject", "penalty stands", path=db)
-    assert rej["decision"] == "reject" and len(runs(db)) == n_runs + 1
+    assert rej["decision"] == "reject" and len(runs(db)) == n_runs + 3
+    assert [r["kind"] for r in runs(db)[n_runs:]] == ["objection", "objection_resolved", "objection_resolved"]
     h = history(uscc, db)
     assert [x["kind"] for x in h] == ["rescore", "objection"] and h[1]["grade"] == report["after"]["decision"]["grade"]
 

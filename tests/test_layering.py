@@ -10,6 +10,7 @@ PKG = Path(__file__).resolve().parents[1] / "src" / "credit_grading"
 # Lower layers first. A module may import only modules of its own or an earlier layer.
 LAYERS = [
     {"exceptions", "_resources", "_yaml", "columns", "stats", "storage", "csvsafe"},
+    {"runlog"},  # the hash-chained run log: exceptions and storage only
     {"catalogue"},
     {"config"},
     {"registry"},
@@ -22,7 +23,7 @@ LAYERS = [
     {"training", "service"},
     {"tracking", "mlflow_model", "batch", "spark", "explain"},
     {"reports"},
-    {"pipeline", "audit"},
+    {"pipeline", "objections", "audit"},
     {"cli"},
 ]
 

@@ -34,3 +34,7 @@ class NotFittedError(CreditGradingError, ValueError, AttributeError):
 
 class BundleError(CreditGradingError, ValueError):
     """A model bundle is missing, tampered with or of an unsupported format."""
+
+
+class AuditError(CreditGradingError):
+    """The audit database refuses an operation (unknown objection, tampered log, missing or foreign file, …)."""
