@@ -14,7 +14,9 @@ rendering the pages loops over entities (the rendering step).
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
+import os
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -24,9 +26,11 @@ import pandas as pd
 
 from credit_grading import __version__
 from credit_grading.catalogue import Disclosure, ItemType
+from credit_grading.exceptions import DataError
 from credit_grading.explain import charts
 from credit_grading.explain.core import ExplainResult
 from credit_grading.grading.publish import mask_text
+from credit_grading.storage import write_atomic
 
 FORMAT = "credit_grading.decision_report"
 ENTITY_ITEMS = ("enterprise_name", "legal_rep_name", "district", "industry", "enterprise_type", "established_on")
@@ -153,19 +157,55 @@ def render_html(doc: dict) -> str:
     return _template().render(doc=doc, waterfall_svg=svg)
 
 
+_KEEP = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
+_RESERVED = frozenset({"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(10)), *(f"LPT{i}" for i in range(10))})
+STEM_MAX = 120  # characters of a report's file name before its suffix
+
+
+def report_file_stem(entity_id: object) -> str:
+    """A file name (without suffix) for the report of ``entity_id``: safe on every file system.
+
+    Letters, digits, ``_`` and ``-`` are kept; every other character is percent-encoded (its
+    UTF-8 bytes). When anything had to change — an encoded character, a lower-case letter
+    (two ids may differ only in case, and some file systems ignore case), a name Windows
+    reserves, an empty id or one longer than ``STEM_MAX`` (cut) — ``~`` and 12 hex digits of the
+    id's sha256 follow, so two different ids never share a file. ``~`` is never kept from an id,
+    so a name left as it was cannot equal a changed one.
+
+    >>> report_file_stem("91110000MA01ABCD3X"), report_file_stem("../x")
+    ('91110000MA01ABCD3X', '%2E%2E%2Fx~d6b96a97d147')
+    """
+    text = str(entity_id)
+    enc = "".join(c if c in _KEEP else "".join(f"%{b:02X}" for b in c.encode("utf-8", "surrogatepass")) for c in text)
+    changed = (enc != text or not text or any(c.islower() for c in text) or text.upper() in _RESERVED
+               or len(enc) > STEM_MAX)  # fmt: skip
+    if not changed:
+        return enc
+    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:12]
+    head = enc[: STEM_MAX - 13]
+    if "%" in head[-2:]:  # never cut an escape in half
+        head = head[: head.rindex("%")]
+    return f"{head}~{digest}"
+
+
 def write_reports(docs: list[dict], out_dir: Path | str, fmt: str = "both") -> list[Path]:
-    """Write each report as ``<uscc>.json`` and/or ``<uscc>.html`` in ``out_dir``."""
+    """Write each report as ``<name>.json`` and/or ``<name>.html`` in ``out_dir``, the name being
+    :func:`report_file_stem` of the entity's id. Each file is written atomically and always
+    inside ``out_dir``: a file name never comes from the data unencoded, and a symbolic link
+    already standing at a report's name is replaced, never followed."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    root = out.resolve()
     written = []
     for doc in docs:
-        stem = out / str(doc["entity"]["uscc"])
-        if fmt in ("json", "both"):
-            p = stem.with_suffix(".json")
-            p.write_text(json.dumps(doc, ensure_ascii=False, indent=1), encoding="utf-8")
-            written.append(p)
-        if fmt in ("html", "both"):
-            p = stem.with_suffix(".html")
-            p.write_text(render_html(doc), encoding="utf-8")
-            written.append(p)
+        stem = report_file_stem(doc["entity"]["uscc"])
+        for suffix, wanted in ((".json", ("json", "both")), (".html", ("html", "both"))):
+            if fmt not in wanted:
+                continue
+            target = root / f"{stem}{suffix}"
+            if Path(os.path.normpath(target)).parent != root:  # by construction never; checked all the same
+                raise DataError(f"the report of {doc['entity']['uscc']!r} would be written outside {out}")
+            text = json.dumps(doc, ensure_ascii=False, indent=1) if suffix == ".json" else render_html(doc)
+            write_atomic(target, text)  # replaces a link standing at the name; never writes through it
+            written.append(out / target.name)
     return written
