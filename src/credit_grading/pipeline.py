@@ -21,6 +21,7 @@ from credit_grading.binning.fit import binning_table
 from credit_grading.bundle import Bundle, data_fingerprint, write_bundle
 from credit_grading.config import Config
 from credit_grading.config.policy import SupervisionPolicy, load_policy
+from credit_grading.csvsafe import to_csv_text
 from credit_grading.exceptions import DataError
 from credit_grading.registry import load_registry, read_registry_table
 from credit_grading.registry.schema import RegistrySchema
@@ -63,11 +64,11 @@ def bundle_reports(result: TrainingResult) -> dict[str, str]:
     card = result.scorecard
     ev = result.evaluation
     return {
-        "points.csv": card.points_table().to_csv(index=False),
-        "binning_tables.csv": binning_table(card.binning_spec_).to_csv(index=False),
+        "points.csv": to_csv_text(card.points_table()),
+        "binning_tables.csv": to_csv_text(binning_table(card.binning_spec_)),
         "evaluation.json": json.dumps(ev, indent=1, ensure_ascii=False, default=str),
-        "grade_table_development.csv": pd.DataFrame(ev["grades"]["development"]).to_csv(index=False),
-        "grade_table_test.csv": pd.DataFrame(ev["grades"]["test"]).to_csv(index=False),
+        "grade_table_development.csv": to_csv_text(pd.DataFrame(ev["grades"]["development"])),
+        "grade_table_test.csv": to_csv_text(pd.DataFrame(ev["grades"]["test"])),
     }
 
 

@@ -23,6 +23,7 @@ from credit_grading.binning.fit import fit_binning, woe_matrix
 from credit_grading.catalogue import Catalogue
 from credit_grading.columns import Columns, Tabular
 from credit_grading.config import Config, load_config
+from credit_grading.csvsafe import write_csv
 from credit_grading.engine.scorecard import CompiledScorecard
 from credit_grading.exceptions import DataError, NotFittedError
 from credit_grading.selection import Dropped, SelectionResult, select_features
@@ -164,7 +165,7 @@ class Scorecard:
         if path.suffix.lower() == ".json":
             path.write_text(table.to_json(orient="records", force_ascii=False, indent=1), encoding="utf-8")
         elif path.suffix.lower() == ".csv":
-            table.to_csv(path, index=False, encoding="utf-8-sig")
+            write_csv(table, path, encoding="utf-8-sig")
         else:
             raise DataError(f"cannot tell the format of {path}: use .csv or .json")
         return path

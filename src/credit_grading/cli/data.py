@@ -137,11 +137,11 @@ def catalogue(
         for it in cat.items
     ]
     if fmt is CatalogueFormat.csv:
-        import csv
+        import pandas as pd
 
-        writer = csv.writer(sys.stdout)
-        writer.writerow(fields)
-        writer.writerows(rows)
+        from credit_grading.csvsafe import to_csv_text
+
+        sys.stdout.write(to_csv_text(pd.DataFrame(rows, columns=list(fields))))
         return
     table = Table(title=f"{cat.name_zh} / {cat.name_en} (version {cat.version}, {len(cat.items)} items)")
     for f in fields:

@@ -12,6 +12,7 @@ import pandas as pd
 import pyarrow as pa
 
 from credit_grading.catalogue import Catalogue, ItemType, load_catalogue
+from credit_grading.csvsafe import write_csv
 from credit_grading.exceptions import ConfigError
 from credit_grading.registry.io import write_table
 from credit_grading.synth.corrupt import inject_defects
@@ -167,7 +168,7 @@ def write_registry(reg: SyntheticRegistry, path: Path | str) -> Path | None:
     write_table(reg.table, path)
     if len(reg.injected):
         side = path.with_name(path.name + ".injected.csv")
-        reg.injected.to_csv(side, index=False)
+        write_csv(reg.injected, side)
         return side
     return None
 
