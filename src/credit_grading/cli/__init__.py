@@ -2,6 +2,10 @@
 
 A :class:`~credit_grading.exceptions.CreditGradingError` becomes a one-paragraph message
 on standard error and exit code 1, never a traceback.
+
+User data is never read as console markup: every path, id, column name or value printed goes
+through :func:`esc` (``[red]`` in a path prints as ``[red]``; ``[/x]`` in a value cannot crash
+the printer), and emoji codes (``:smile:``) are not replaced. Only our own styling is markup.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from credit_grading import __version__
 from credit_grading.exceptions import CreditGradingError
@@ -24,8 +29,18 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+out = Console(highlight=False, emoji=False)
+err = Console(stderr=True, highlight=False, emoji=False)
+
+
+def esc(value: object) -> str:
+    """``value`` as text that prints verbatim inside console markup (paths, ids, column names, values).
+
+    >>> esc("/tmp/[red]out"), esc(3)
+    ('/tmp/\\\\[red]out', '3')
+    """
+    return escape(str(value))
+
 
 ConfigOpt = Annotated[
     Path | None,
@@ -76,7 +91,7 @@ def main() -> None:
     try:
         app()
     except CreditGradingError as exc:
-        err.print(f"[bold red]error:[/bold red] {exc}", soft_wrap=True)
+        err.print(f"[bold red]error:[/bold red] {esc(exc)}", soft_wrap=True)
         sys.exit(1)
 
 

@@ -12,24 +12,24 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from credit_grading.cli import ConfigOpt, _parse_date, app, err, out
+from credit_grading.cli import ConfigOpt, _parse_date, app, err, esc, out
 from credit_grading.exceptions import CreditGradingError
 
 
 def _print_validation(summary: dict, source: str, seconds: float) -> None:
-    table = Table(title=f"Registry validation: {source}", show_header=True, header_style="bold")
+    table = Table(title=f"Registry validation: {esc(source)}", show_header=True, header_style="bold")
     table.add_column("", style="bold")
     table.add_column("rows", justify="right")
     table.add_row("read", f"{summary['rows_read']:,}")
     table.add_row("valid", f"{summary['rows_valid']:,}")
     table.add_row("rejected", f"{summary['rows_rejected']:,}")
     for reason, count in summary["rejected_by_reason"].items():
-        table.add_row(f"  {reason}", f"{count:,}")
+        table.add_row(f"  {esc(reason)}", f"{count:,}")
     out.print(table)
     if summary["ignored_columns"]:
-        out.print(f"Ignored columns (not in the contract): {', '.join(summary['ignored_columns'])}")
+        out.print(f"Ignored columns (not in the contract): {esc(', '.join(summary['ignored_columns']))}")
     if summary["missing_optional_columns"]:
-        out.print(f"Optional columns absent (read as missing): {', '.join(summary['missing_optional_columns'])}")
+        out.print(f"Optional columns absent (read as missing): {esc(', '.join(summary['missing_optional_columns']))}")
     out.print(f"Validated in {seconds:.2f} s.")
 
 
@@ -71,10 +71,11 @@ def synth(
     seconds = time.perf_counter() - t0
     bad = reg.table.column("bad_12m").to_numpy()
     out.print(
-        f"Wrote {reg.table.num_rows:,} rows as of {date} to {out_path} in {seconds:.2f} s (bad rate {bad.mean():.2%})."
+        f"Wrote {reg.table.num_rows:,} rows as of {date} to {esc(out_path)} in {seconds:.2f} s "
+        f"(bad rate {bad.mean():.2%})."
     )
     if side is not None:
-        out.print(f"{len(reg.injected):,} rows were given a defect on purpose; their list is in {side}.")
+        out.print(f"{len(reg.injected):,} rows were given a defect on purpose; their list is in {esc(side)}.")
 
 
 @app.command()
@@ -95,7 +96,7 @@ def validate(
     from credit_grading.registry.io import write_table
 
     t0 = time.perf_counter()
-    with err.status(f"Validating {input_path} ...", spinner="dots"):
+    with err.status(f"Validating {esc(input_path)} ...", spinner="dots"):
         result = load_registry(input_path, load_config(config))
     seconds = time.perf_counter() - t0
     summary = result.summary()
@@ -108,7 +109,7 @@ def validate(
     else:
         _print_validation(summary, str(input_path), seconds)
         if rejects is not None:
-            out.print(f"Rejects written to {rejects}.")
+            out.print(f"Rejects written to {esc(rejects)}.")
     if result.rows_valid == 0:
         raise CreditGradingError(f"{input_path} has no valid rows: nothing can be graded")
 
@@ -143,9 +144,9 @@ def catalogue(
 
         sys.stdout.write(to_csv_text(pd.DataFrame(rows, columns=list(fields))))
         return
-    table = Table(title=f"{cat.name_zh} / {cat.name_en} (version {cat.version}, {len(cat.items)} items)")
+    table = Table(title=esc(f"{cat.name_zh} / {cat.name_en} (version {cat.version}, {len(cat.items)} items)"))
     for f in fields:
         table.add_column(f)
     for r in rows:
-        table.add_row(*r)
+        table.add_row(*map(esc, r))
     out.print(table)

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from credit_grading.cli import ModelOpt, app, err, out
+from credit_grading.cli import ModelOpt, app, err, esc, out
 from credit_grading.exceptions import CreditGradingError
 
 
@@ -59,7 +59,8 @@ def explain(
     docs = decision_documents(res, reasons=reasons, input_path=str(input_path), input_sha256=sha256_file(input_path))
     written = write_reports(docs, out_dir, fmt.value)
     out.print(
-        f"{len(docs):,} decision report(s), {len(written):,} file(s) in {out_dir} ({time.perf_counter() - t0:.1f} s)."
+        f"{len(docs):,} decision report(s), {len(written):,} file(s) in {esc(out_dir)} "
+        f"({time.perf_counter() - t0:.1f} s)."
     )
 
 
@@ -91,7 +92,7 @@ def report(
     prof = out_path.with_name(out_path.stem + "_profiles.html")
     prof.write_text(render_profiles_html(rep["profiles"]), encoding="utf-8")
     d = rep["discrimination"][bundle.model.champion]
-    out.print(f"Validation report {out_path} (+ {json_path.name}, {prof.name}): champion AUC {d['auc']:.4f} "
+    out.print(f"Validation report {esc(out_path)} (+ {esc(json_path.name)}, {esc(prof.name)}): champion AUC {d['auc']:.4f} "
               f"[{d['auc_ci'][0]:.4f}, {d['auc_ci'][1]:.4f}], HHI {rep['concentration']['hhi']:.3f}.")  # fmt: skip
 
 
@@ -117,7 +118,7 @@ def monitor(
     (out_dir / "monitoring.html").write_text(render_monitoring_html(rep), encoding="utf-8")
     g = rep["grade_psi"]
     out.print(f"Grade PSI {g['psi']:.4f} ({g['flag']}); {len(rep['characteristics'])} characteristics checked; "
-              f"report in {out_dir}.")  # fmt: skip
+              f"report in {esc(out_dir)}.")  # fmt: skip
     if rep["breaches"]:
-        err.print("Thresholds breached:\n  " + "\n  ".join(rep["breaches"]))
+        err.print("Thresholds breached:\n  " + "\n  ".join(esc(b) for b in rep["breaches"]))
         raise typer.Exit(3)

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from credit_grading.cli import ConfigOpt, PolicyOpt, _parse_date, app, out
+from credit_grading.cli import ConfigOpt, PolicyOpt, _parse_date, app, esc, out
 
 
 @app.command("synth-roster")
@@ -23,7 +23,7 @@ def synth_roster(
     from credit_grading.synth import generate_inspectors
 
     write_frame(generate_inspectors(count, seed), out_path)
-    out.print(f"Wrote {count} inspectors to {out_path}.")
+    out.print(f"Wrote {count} inspectors to {esc(out_path)}.")
 
 
 @app.command("inspection-plan")
@@ -46,6 +46,7 @@ def inspection_plan(
     from credit_grading.config.policy import load_policy
     from credit_grading.grading.inspection import draw_inspection_plan
     from credit_grading.registry.io import read_frame, write_frame
+    from credit_grading.storage import write_atomic
 
     date = _parse_date(plan_date, "--date") if plan_date else None
     prev = read_frame(previous, what="previous plan", text=True) if previous else None
@@ -62,15 +63,15 @@ def inspection_plan(
     write_frame(plan.plan, out_path)
     summary = {"seed": seed, "entities_drawn": len(plan.plan), "tiers": plan.summary.to_dict("records"),
                "inspectors": len(plan.workload), "max_workload": int(plan.workload["entities"].max())}  # fmt: skip
-    Path(f"{out_path}.summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False), encoding="utf-8")
+    write_atomic(Path(f"{out_path}.summary.json"), json.dumps(summary, indent=2, ensure_ascii=False))
     table = Table(title=f"Random-inspection plan, seed {seed}", header_style="bold")
     for col in ("tier", "entities", "eligible", "ratio", "target", "drawn"):
         table.add_column(col, justify="left" if col == "tier" else "right")
     for r in plan.summary.to_dict("records"):
-        table.add_row(r["tier"], f"{r['entities']:,}", f"{r['eligible']:,}", f"{r['ratio']:.0%}", f"{r['target']:,}",
+        table.add_row(esc(r["tier"]), f"{r['entities']:,}", f"{r['eligible']:,}", f"{r['ratio']:.0%}", f"{r['target']:,}",
                       f"{r['drawn']:,}")  # fmt: skip
     out.print(table)
-    out.print(f"{len(plan.plan):,} entities, {per_entity} inspectors each, written to {out_path}.")
+    out.print(f"{len(plan.plan):,} entities, {per_entity} inspectors each, written to {esc(out_path)}.")
 
 
 @app.command()
@@ -92,4 +93,6 @@ def publish(
     listed = publication_list(frame, load_policy(policy), cfg.load_catalogue(), rule_labels=labels,
                               id_column=cfg.dataset.id_column)  # fmt: skip
     write_frame(listed, out_path)
-    out.print(f"{len(listed):,} of {len(frame):,} entities listed, {listed.shape[1]} columns, written to {out_path}.")
+    out.print(
+        f"{len(listed):,} of {len(frame):,} entities listed, {listed.shape[1]} columns, written to {esc(out_path)}."
+    )
