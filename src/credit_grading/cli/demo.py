@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from credit_grading.cli import app, out
+from credit_grading.cli import app, esc, out
 
 STEPS = 8
 CARRY = ("district", "industry", "enterprise_name", "legal_rep_name", "serious_untrustworthy_flag",
@@ -164,9 +164,9 @@ def _demo(rows: int, out_dir: Path, seed: int, cfg) -> None:
                         ("monitoring report", out_dir / "monitoring" / "monitoring.html"),
                         ("inspection plan", out_dir / "inspection_plan.csv"),
                         ("publication list", out_dir / "publication_list.csv")):  # fmt: skip
-        files.add_row(what, str(where))
+        files.add_row(what, esc(where))
     out.print(files)
-    out.print(f"MLflow: mlflow ui --backend-store-uri {os.environ['MLFLOW_TRACKING_URI']}")
+    out.print(f"MLflow: mlflow ui --backend-store-uri {esc(os.environ['MLFLOW_TRACKING_URI'])}")
     out.print(f"Done in {time.perf_counter() - t0:.1f} s.")
 
 
