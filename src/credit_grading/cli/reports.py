@@ -79,18 +79,21 @@ def report(
     """Write the validation report: discrimination, calibration per grade, stability, binning, profiles."""
     from credit_grading.registry.io import read_frame
     from credit_grading.reports import render_profiles_html, render_validation_html, validation_report
+    from credit_grading.storage import check_distinct, write_atomic
     from credit_grading.tracking import resolve_model
 
+    json_path = out_path.with_suffix(".json")
+    prof = out_path.with_name(out_path.stem + "_profiles.html")
+    check_distinct({"--data": data, "--previous": previous, "--out": out_path, "the JSON beside --out": json_path,
+                    "the profiles page beside --out": prof})  # fmt: skip
     bundle = resolve_model(model, verbose=verbose)
     loaded = _load_for(bundle, data)
     prev = read_frame(previous, what="previous grading") if previous else None
     rep = validation_report(bundle, loaded.data, previous=prev, n_boot=bootstrap, seed=seed)
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    out_path.write_text(render_validation_html(rep), encoding="utf-8")
-    json_path = out_path.with_suffix(".json")
-    json_path.write_text(json.dumps(rep, ensure_ascii=False, indent=1, default=str), encoding="utf-8")
-    prof = out_path.with_name(out_path.stem + "_profiles.html")
-    prof.write_text(render_profiles_html(rep["profiles"]), encoding="utf-8")
+    write_atomic(out_path, render_validation_html(rep))
+    write_atomic(json_path, json.dumps(rep, ensure_ascii=False, indent=1, default=str))
+    write_atomic(prof, render_profiles_html(rep["profiles"]))
     d = rep["discrimination"][bundle.model.champion]
     out.print(f"Validation report {esc(out_path)} (+ {esc(json_path.name)}, {esc(prof.name)}): champion AUC {d['auc']:.4f} "
               f"[{d['auc_ci'][0]:.4f}, {d['auc_ci'][1]:.4f}], HHI {rep['concentration']['hhi']:.3f}.")  # fmt: skip
@@ -107,15 +110,14 @@ def monitor(
     """Monitor stability (PSI/CSI), grade shift, migration and a backtest; exit 3 on a breached threshold."""
     from credit_grading.reports import monitor as run_monitor
     from credit_grading.reports import render_monitoring_html
+    from credit_grading.storage import write_atomic
     from credit_grading.tracking import resolve_model
 
     bundle = resolve_model(model, verbose=verbose)
     rep = run_monitor(bundle, _load_for(bundle, reference).data, _load_for(bundle, current).data)
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "monitoring.json").write_text(
-        json.dumps(rep, ensure_ascii=False, indent=1, default=str), encoding="utf-8"
-    )
-    (out_dir / "monitoring.html").write_text(render_monitoring_html(rep), encoding="utf-8")
+    write_atomic(out_dir / "monitoring.json", json.dumps(rep, ensure_ascii=False, indent=1, default=str))
+    write_atomic(out_dir / "monitoring.html", render_monitoring_html(rep))
     g = rep["grade_psi"]
     out.print(f"Grade PSI {g['psi']:.4f} ({g['flag']}); {len(rep['characteristics'])} characteristics checked; "
               f"report in {esc(out_dir)}.")  # fmt: skip
