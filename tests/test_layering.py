@@ -17,7 +17,7 @@ LAYERS = [
     {"synth"},
     {"specs"},  # fitted results as plain data
     {"engine"},  # the one scoring core, compiled from specs
-    {"binning", "splits", "evaluation", "calibration", "grading", "bundle"},
+    {"binning", "splits", "evaluation", "calibration", "grading", "bundle", "signing"},
     {"selection"},
     {"scorecard", "gbm"},
     {"training", "service"},

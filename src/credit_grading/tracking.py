@@ -20,7 +20,7 @@ import logging
 import os
 import subprocess
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -244,11 +244,18 @@ def _dataset(mlflow, data: pd.DataFrame, source: str, target: str | None, bundle
     return RegistryDataset(df=data, source=resolved, targets=target, name=Path(source).name, digest=digest)
 
 
-def resolve_model(ref: str | Path, *, verbose: bool = False) -> Bundle:
-    """A bundle from a directory, ``models:/NAME/VERSION`` or ``models:/NAME@alias`` (hash-checked)."""
+def resolve_model(
+    ref: str | Path, *, verbose: bool = False, trusted_keys: Iterable[str | Path] | None = None
+) -> Bundle:
+    """A bundle from a directory, ``models:/NAME/VERSION`` or ``models:/NAME@alias`` (hash-checked).
+
+    ``trusted_keys`` (with ``$CREDIT_GRADING_TRUSTED_KEYS``) are the keys the bundle must be signed
+    by, as in :func:`credit_grading.bundle.load_bundle`; a registered model keeps the
+    ``signature.json`` of the bundle it was logged from.
+    """
     text = str(ref)
     if not text.startswith(MODEL_PREFIX):
-        return load_bundle(Path(text))
+        return load_bundle(Path(text), trusted_keys=trusted_keys)
     from credit_grading.exceptions import DataError
 
     with mlflow_session(verbose) as mlflow:
@@ -266,7 +273,7 @@ def resolve_model(ref: str | Path, *, verbose: bool = False) -> Bundle:
     bundle_dir = (local / rel).resolve()
     if not bundle_dir.is_relative_to(local.resolve()) or not bundle_dir.is_dir():
         raise BundleError(f"{text} is not a credit_grading model: its bundle path {rel!r} is not inside the model")
-    return load_bundle(bundle_dir)
+    return load_bundle(bundle_dir, trusted_keys=trusted_keys)
 
 
 def _first_line(exc: Exception) -> str:

@@ -1,4 +1,4 @@
-"""Training and the model registry: train, models list, models promote."""
+"""Training and the model registry: train, models list, promote, keygen, sign and verify."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from credit_grading.cli import ConfigOpt, PolicyOpt, app, out
+from credit_grading.cli import ConfigOpt, PolicyOpt, app, esc, out
+
+ModelArg = Annotated[str, typer.Argument(help="A bundle directory, models:/NAME/VERSION or models:/NAME@alias.")]
 
 
 @app.command()
@@ -46,7 +48,7 @@ def train(
         table.add_row(row["model"], *("" if v is None or v != v else f"{v:.4f}" for v in cells))
     out.print(table)
     b = res.bundle
-    out.print(f"Bundle {b.path} (model {b.name}, version {b.version}, sha256 {b.sha256[:12]}…), "
+    out.print(f"Bundle {esc(b.path)} (model {esc(b.name)}, version {b.version}, sha256 {b.sha256[:12]}…), "
               f"{res.validation['rows_valid']:,} rows trained on, {time.perf_counter() - t0:.1f} s.")  # fmt: skip
     if res.tracked is not None:
         from credit_grading.tracking import tracking_uri
@@ -99,3 +101,70 @@ def models_promote(
 
     promote(name, version, alias.value, verbose)
     out.print(f"models:/{name}@{alias.value} is now version {version}.")
+
+
+@models_app.command("keygen")
+def models_keygen(
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Folder for signing_key.pem and signing_key.pub.pem.")],
+) -> None:
+    """Make an Ed25519 key pair for signing bundles (the private key file is readable by you only)."""
+    from credit_grading.signing import generate_keys, short
+
+    pair = generate_keys(out_dir)
+    out.print(
+        f"Private key {esc(pair.private_path)} (mode 0600: keep it secret, never put it in a bundle or a repository).",
+        soft_wrap=True,
+    )
+    out.print(f"Public key  {esc(pair.public_path)}", soft_wrap=True)
+    out.print(f"Fingerprint {short(pair.fingerprint)}  ({pair.fingerprint})", soft_wrap=True)
+    out.print("Trust it with security.trusted_keys in the config or $CREDIT_GRADING_TRUSTED_KEYS.", soft_wrap=True)
+
+
+@models_app.command("sign")
+def models_sign(
+    model: Annotated[Path, typer.Argument(help="Bundle directory to sign.")],
+    key: Annotated[Path, typer.Option("--key", "-k", help="Private key file (signing_key.pem from models keygen).")],
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a signature made with another key.")] = False,
+) -> None:
+    """Sign a bundle: verify every hash, then write signature.json over the bundle hash (atomically)."""
+    from credit_grading.bundle import sign_bundle
+    from credit_grading.signing import SIGNATURE, short
+
+    bundle = sign_bundle(model, key, overwrite=overwrite)
+    out.print(f"Signed {esc(bundle.path)} (model {esc(bundle.name)}, version {bundle.version}, sha256 {bundle.sha256[:12]}…) "
+              f"with key {short(bundle.signed_by)}; wrote {esc(bundle.path / SIGNATURE)}.", soft_wrap=True)  # fmt: skip
+
+
+@models_app.command("verify")
+def models_verify(
+    model: ModelArg,
+    trusted_key: Annotated[
+        list[str] | None,
+        typer.Option("--trusted-key", help="Public-key file or fingerprint the bundle must be signed by (repeatable)."),
+    ] = None,
+    config: ConfigOpt = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show MLflow's own messages.")] = False,
+) -> None:
+    """Check a bundle's hashes, model version and signature, and print them; exit 1 if anything fails."""
+    from credit_grading.config import load_config
+    from credit_grading.signing import ENV_TRUSTED_KEYS, config_trusted_keys, env_trusted_fingerprints, short
+    from credit_grading.tracking import resolve_model
+
+    keys = [*config_trusted_keys(load_config(config)), *(trusted_key or [])]
+    bundle = resolve_model(model, verbose=verbose, trusted_keys=keys)
+    files = bundle.manifest["files"]
+    out.print(f"Bundle {esc(bundle.path)}: sha256 of each file (as sha256sum prints them)", soft_wrap=True)
+    for name, digest in files.items():
+        out.print(f"{digest}  {name}", soft_wrap=True, markup=False)
+    fmt = bundle.manifest["format_version"]
+    covers = "spec files, model.json and the manifest's config" if fmt >= 2 else "spec files only (format 1)"
+    out.print(f"All {len(files)} file hashes match. Model {esc(bundle.name)}, version {bundle.version} (covers {covers}).",
+              soft_wrap=True)  # fmt: skip
+    out.print(f"Bundle sha256 {bundle.sha256}", soft_wrap=True)
+    trusted = bool(keys) or bool(env_trusted_fingerprints())
+    if bundle.signed_by is None:
+        out.print(f"Unsigned. No trusted keys are configured (--trusted-key, --config security.trusted_keys, "
+                  f"${ENV_TRUSTED_KEYS}), so it loads.", soft_wrap=True)  # fmt: skip
+    else:
+        status = "a trusted key" if trusted else "no trusted keys configured: the signature is valid, the key unchecked"
+        out.print(f"Signature valid, key {short(bundle.signed_by)} ({bundle.signed_by}); {status}.", soft_wrap=True)

@@ -245,6 +245,24 @@ class ModelConfig(_Section):
     name: str = "credit_grading"
 
 
+class SecurityConfig(_Section):
+    """Which model bundles this installation trusts.
+
+    ``trusted_keys`` lists public-key files (relative to the config file) or 64-hex sha256
+    fingerprints; when it is not empty, a bundle loads only if it is signed by one of them
+    (``credit-grading models sign``). The keys of ``$CREDIT_GRADING_TRUSTED_KEYS`` are trusted too.
+    """
+
+    trusted_keys: tuple[str, ...] = ()
+
+    @field_validator("trusted_keys")
+    @classmethod
+    def _non_empty(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        if any(not k.strip() for k in v):
+            raise ValueError("a trusted key is a public-key file or a fingerprint, not an empty string")
+        return v
+
+
 class Config(_Section):
     """The whole configuration."""
 
@@ -258,6 +276,8 @@ class Config(_Section):
     calibration: CalibrationConfig = Field(default_factory=CalibrationConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
     grading: GradingConfig = Field(default_factory=GradingConfig)
+    # The machine's trust, not part of a model: left out of model_dump, so of bundle manifests.
+    security: SecurityConfig = Field(default_factory=SecurityConfig, exclude=True)
 
     # Set by load_config: the folder relative paths are resolved against.
     base_dir: Path | None = Field(default=None, exclude=True)
@@ -312,6 +332,7 @@ __all__ = [
     "GradingConfig",
     "IdFormat",
     "ScorecardConfig",
+    "SecurityConfig",
     "SelectionConfig",
     "SynthConfig",
     "UnseenLevel",
