@@ -199,9 +199,9 @@ def test_reasons_only_where_asked(bundle, card_bundle, registry_files, tmp_path,
     assert g.loc[~changed, "reason_1"].isna().all()
     assert (_text(g.loc[changed, "reason_1"]).to_numpy() == _text(a.loc[changed, "reason_1"]).to_numpy()).all()
     assert g.loc[changed, "reason_1"].notna().mean() > 0.9
-    with pytest.raises(DataError, match="needs --previous"):
+    with pytest.raises(DataError, match="need the previous grading"):
         rescore(b, registry_files / "r.parquet", tmp_path / "x.parquet", reasons_for="changed")
-    with pytest.raises(DataError, match="--reasons-for must be"):
+    with pytest.raises(DataError, match="reasons are given for all, changed or tiers"):
         rescore(b, registry_files / "r.parquet", tmp_path / "x.parquet", reasons_for="some")
 
 

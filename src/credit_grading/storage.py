@@ -135,6 +135,31 @@ def describe_os_error(exc: OSError, what: str) -> str:
     return f"{exc.strerror or exc} while {what} ({name})"
 
 
+def check_writable(path: Path | str, what: str) -> None:
+    """Refuse now, before any work, when ``path`` could not be written (created or replaced) later.
+
+    Creates the missing parent folders and a probe file beside ``path`` (removed at once): the
+    only test that tells a read-only file system, a full disk's neighbour or a missing permission
+    apart from a folder one can write, whoever runs the job.
+    """
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        probe = _tmp_name(path).with_suffix(".probe")
+        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        os.close(fd)
+        probe.unlink()
+        if path.exists() and not os.access(path, os.W_OK):
+            raise PermissionError(errno.EACCES, "read-only file", str(path))
+    except OSError as exc:
+        why = {errno.ENOSPC: "the disk is full", errno.ENOTDIR: f"{exc.filename} is not a folder",
+               errno.EEXIST: f"{exc.filename} is a file, not a folder",
+               errno.EROFS: "it is on a read-only file system"}.get(exc.errno)  # fmt: skip
+        if why is None and exc.errno in (errno.EACCES, errno.EPERM):
+            why = "it or its folder is not writable by this user"
+        raise DataError(f"cannot write {what} {path}: {why or exc.strerror or exc}") from None
+
+
 class LockedError(CreditGradingError, RuntimeError):
     """Another process holds the lock."""
 
@@ -163,13 +188,24 @@ class DirectoryLock:
         import fcntl
         import sys
 
-        self.directory.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         deadline = None if wait is None else time.monotonic() + wait
         while True:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            try:
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            except FileNotFoundError:  # the directory went away between the two calls
+                continue
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
+                # The holder before us may have removed the directory (a finished job does): a lock
+                # on a file no longer at this path protects nothing, so take the new one.
+                try:
+                    if os.stat(self.path).st_ino == os.fstat(fd).st_ino:
+                        break
+                except FileNotFoundError:
+                    pass
+                os.close(fd)
+                continue
             except BlockingIOError:
                 if deadline is not None and time.monotonic() >= deadline:
                     os.close(fd)
@@ -180,6 +216,7 @@ class DirectoryLock:
                         f"{self.what} is already running: {who} holds {self.path}. Wait for it to finish "
                         "(or pass --wait to queue behind it); a killed run releases the lock by itself"
                     ) from None
+                os.close(fd)
                 time.sleep(0.2)
         info = {"pid": os.getpid(), "host": socket.gethostname(),
                 "started": dt.datetime.now().astimezone().isoformat(timespec="seconds"),

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from credit_grading.cli import AuditOpt, ModelOpt, app, out
@@ -51,17 +52,26 @@ def rescore(
     carry: Annotated[
         list[str] | None, typer.Option("--carry", help="Copy this registry item to the output (repeatable).")
     ] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an output file that already exists.")] = False,
+    wait: Annotated[
+        bool, typer.Option("--wait", help="If another job writes the same output, wait for it instead of refusing.")
+    ] = False,
     audit_db: AuditOpt = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show MLflow's own messages.")] = False,
 ) -> None:
     """Regrade a whole registry in batch: streamed, validated, scored, graded, explained; atomic and resumable."""
-    from credit_grading.batch import DEFAULT_CHUNK_ROWS
+    from credit_grading.batch import DEFAULT_CHUNK_ROWS, RescoreOptions
     from credit_grading.batch import rescore as run_rescore
     from credit_grading.batch.progress import Progress
+    from credit_grading.storage import check_writable
     from credit_grading.tracking import resolve_model
 
     bundle = resolve_model(model, verbose=verbose)
     t0 = time.perf_counter()
+    if engine is Engine.local:  # the run log is appended at the end: its location must be writable now
+        from credit_grading.runlog import default_path
+
+        check_writable(audit_db or default_path(), "the audit database")
     if engine is Engine.spark:
         from credit_grading.spark import rescore_file
 
@@ -78,32 +88,40 @@ def rescore(
     else:
         bar: list[Progress] = []
 
+        def record(summary: dict) -> dict:  # the run log gets the run before its output appears
+            from credit_grading.runlog import append_run, run_record
+
+            rec = run_record(summary, kind="rescore", bundle_path=str(bundle.path), input_path=str(input_path))
+            return {"audit_seq": append_run(rec, audit_db)["seq"]}
+
         def started(total: int | None, done: int) -> None:
             if done:
-                out.print(f"Resuming after {done:,} rows (checkpoint in {output}.work).")
+                out.print(f"Resuming after {done:,} rows (checkpoint in {escape(str(output))}.work).")
             bar.append(Progress(total, label="rescoring", start=done))
 
         try:
-            summary = run_rescore(bundle, input_path, output, rejects_path=rejects, previous_path=previous,
-                                  reasons=reasons, reasons_for=reasons_for, chunk_rows=chunk_rows or DEFAULT_CHUNK_ROWS,
-                                  restart=restart, compression=compression, challenger=challenger,
-                                  carry=tuple(carry or ()),
-                                  progress=lambda n: bar[0].update(n), start_callback=started)  # fmt: skip
+            options = RescoreOptions(rejects_path=rejects, previous_path=previous, reasons=reasons,
+                                     reasons_for=reasons_for, chunk_rows=chunk_rows or DEFAULT_CHUNK_ROWS,
+                                     restart=restart, compression=compression, challenger=challenger,
+                                     carry=tuple(carry or ()), overwrite=overwrite, wait=None if wait else 0.0)  # fmt: skip
+            summary = run_rescore(bundle, input_path, output, options, progress=lambda n: bar[0].update(n),
+                                  start_callback=started, on_complete=record)  # fmt: skip
         finally:
             if bar:
                 bar[0].close()
-        from credit_grading.audit import append_run, run_record
-
-        rec = append_run(run_record(summary, kind="rescore", bundle_path=str(bundle.path), input_path=str(input_path)),
-                         audit_db)  # fmt: skip
-        summary["audit_seq"] = rec["seq"]
     _print_rescore_summary(summary, time.perf_counter() - t0)
     if "audit_seq" in summary:
         out.print(f"Run log record {summary['audit_seq']} appended.")
+    if summary["rows_read"] and not summary["rows_graded"]:
+        raise CreditGradingError(
+            f"no row was graded: all {summary['rows_read']:,} rows were rejected"
+            + (f" (the reasons are in {rejects})" if rejects else " (pass --rejects FILE to see why)")
+        )
 
 
 def _print_rescore_summary(summary: dict, seconds: float) -> None:
-    table = Table(title=f"Rescored with {summary['model']['name']} {summary['model']['version']}", header_style="bold")
+    model = escape(f"{summary['model']['name']} {summary['model']['version']}")
+    table = Table(title=f"Rescored with {model}", header_style="bold")
     table.add_column("")
     table.add_column("rows", justify="right")
     for k in ("rows_read", "rows_graded", "rows_rejected", "rows_explained"):
@@ -113,5 +131,5 @@ def _print_rescore_summary(summary: dict, seconds: float) -> None:
         table.add_row(f"tier {t}", f"{n:,}")
     out.print(table)
     rate = summary["rows_read"] / seconds if seconds > 0 else 0
-    out.print(f"{summary['output']} written in {seconds:.1f} s ({rate:,.0f} rows/s); summary in "
-              f"{summary['output']}.summary.json.")  # fmt: skip
+    name = escape(str(summary["output"]))
+    out.print(f"{name} written in {seconds:.1f} s ({rate:,.0f} rows/s); summary in {name}.summary.json.")

@@ -52,7 +52,6 @@ def _demo(rows: int, out_dir: Path, seed: int, cfg) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from credit_grading.audit import append_run, run_record
     from credit_grading.batch import rescore as run_rescore
     from credit_grading.config.policy import load_policy
     from credit_grading.explain import decision_documents, explain_table, write_reports
@@ -63,6 +62,7 @@ def _demo(rows: int, out_dir: Path, seed: int, cfg) -> None:
     from credit_grading.registry.io import read_registry_table, write_frame
     from credit_grading.reports import monitor as run_monitor
     from credit_grading.reports import render_monitoring_html
+    from credit_grading.runlog import append_run, run_record
     from credit_grading.service import bundle_schema
     from credit_grading.synth import generate_inspectors, generate_registry, write_registry
     from credit_grading.training import champion_challenger_table
@@ -108,7 +108,7 @@ def _demo(rows: int, out_dir: Path, seed: int, cfg) -> None:
     grades = []
     for i, path in enumerate(paths):
         target = out_dir / f"grades_{snapshots[i][0]}.parquet"
-        done = run_rescore(bundle, path, target, rejects_path=out_dir / f"rejects_{snapshots[i][0]}.csv",
+        done = run_rescore(bundle, path, target, rejects_path=out_dir / f"rejects_{snapshots[i][0]}.csv", overwrite=True,
                            previous_path=grades[-1] if grades else None, carry=CARRY)  # fmt: skip
         append_run(run_record(done, kind="rescore", bundle_path=str(bundle_dir), input_path=str(path)),
                    out_dir / "credit_grading_audit.db")  # fmt: skip

@@ -1,0 +1,139 @@
+"""One chunk of a rescoring job: validated, scored, graded and explained into an Arrow table."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from credit_grading.batch.options import RescoreOptions
+from credit_grading.batch.output import ResultBuilder
+from credit_grading.batch.previous import PreviousGrades
+from credit_grading.bundle import Bundle
+from credit_grading.config.grading import STATUS_M
+from credit_grading.exceptions import DataError
+from credit_grading.grading.grader import TIER_CODES
+from credit_grading.registry.validate import validate_table
+from credit_grading.service import BundleGrader
+
+
+class ChunkGrader:
+    """Grades the chunks of one registry file with one bundle under one set of options."""
+
+    def __init__(self, bundle: Bundle, options: RescoreOptions, previous: PreviousGrades | None, source: str) -> None:
+        from credit_grading.grading.decide import grader_for
+
+        self.bundle = bundle
+        self.options = options
+        self.previous = previous
+        self.source = source
+        self.grader = BundleGrader(bundle, reasons=options.reasons)
+        self.schema = self.grader.schema
+        model = bundle.model
+        self.decider = model.gbm if model.champion == "gbm" else model.scorecard
+        self.builder = ResultBuilder(model.name, model.version, model.scale.grades, model.scale.tiers,
+                                     model.overrides, self.schema.id_column, self.schema.as_of_column)  # fmt: skip
+        self.rules = grader_for(model)
+        unknown = [c for c in options.carry if c not in self.schema.catalogue]
+        if unknown:
+            raise DataError(f"cannot carry {unknown} to the output: not catalogue items of this model's registry")
+        self.needed = self._needed_columns() | frozenset(options.carry)
+
+    def _needed_columns(self) -> frozenset[str]:
+        """Items the models and the override rules read (the rest is validated, not carried)."""
+        m = self.bundle.model
+        need: set[str] = set()
+        for spec in (m.scorecard, m.gbm):
+            if spec is not None:
+                need |= {f.name for f in spec.features}
+        for rule in m.overrides:
+            need |= rule.when.items()
+            if _counts_missing(rule.when):
+                need |= {f.name for f in self.decider.features}
+        return frozenset(need)
+
+    def grade(self, offset: int, table: pa.Table, duplicates: np.ndarray) -> tuple[pa.Table, pd.DataFrame, dict]:
+        """Results, rejects and counts of the chunk starting at row ``offset`` (0-based) of the file.
+
+        ``duplicates`` holds the 0-based file rows to reject as duplicate keys.
+        """
+        opts = self.options
+        lo, hi = np.searchsorted(duplicates, [offset, offset + table.num_rows])
+        res = validate_table(table, self.schema, row_offset=offset, source=self.source,
+                             duplicate_rows=duplicates[lo:hi] - offset, keep_columns=self.needed)  # fmt: skip
+        data = res.data
+        keep = data.index.to_numpy(dtype=np.int64) - offset - 1
+        ids = table.column(self.schema.id_column).take(pa.array(keep))
+        if pa.types.is_dictionary(ids.type):
+            ids = ids.cast(ids.type.value_type)
+        ids = ids.combine_chunks() if isinstance(ids, pa.ChunkedArray) else ids
+        as_of = None
+        if self.schema.as_of_column:
+            as_of = pa.array(data[self.schema.as_of_column].to_numpy(dtype="datetime64[D]"), type=pa.date32())
+
+        prev = prev_model = None
+        grades = [*self.bundle.model.scale.grades, STATUS_M]
+        if self.previous is not None:
+            pos = self.previous.lookup(ids)
+            prev = (PreviousGrades.codes(self.previous.grade, pos, grades),
+                    PreviousGrades.codes(self.previous.tier, pos, list(TIER_CODES)))  # fmt: skip
+            pm = PreviousGrades.codes(self.previous.model_grade, pos, grades)
+            prev_model = np.where(pm >= 0, pm, -1)
+
+        compiled = self.grader.compiled
+        mode = opts.reasons_for.mode
+        explain_all = opts.reasons and mode == "all"
+        scores = compiled.score(data, reasons=opts.reasons if explain_all else 0, challenger=opts.challenger)
+        prev_names = None
+        if prev_model is not None and self.rules.hysteresis_margin > 0:
+            names = np.array([*self.bundle.model.scale.grades, None], dtype=object)
+            prev_names = names[np.where(prev_model >= 0, prev_model, len(names) - 1)]
+        grading = self.rules.grade(data, scores.pd, previous_grade=prev_names)
+        tier_codes = self.builder.tier_of_grade[grading.final_grade]
+        explained = len(data) if explain_all else 0
+        if opts.reasons and not explain_all:
+            if mode == "tiers":
+                want = np.isin(tier_codes, [TIER_CODES.index(t) for t in opts.reasons_for.tiers])
+            else:  # changed: new entities and entities whose tier moved
+                want = (prev[1] < 0) | (prev[1] != tier_codes)
+            rows = np.flatnonzero(want)
+            explained = len(rows)
+            part = compiled.score(data.iloc[rows], reasons=opts.reasons, challenger=False) if len(rows) else None
+            k = opts.reasons
+            idx = np.full((len(data), k), -1, dtype=np.int16)
+            val = np.zeros((len(data), k))
+            if part is not None:
+                idx[rows] = part.reason_index
+                val[rows] = part.reason_value
+            names = part.reason_names if part is not None else tuple(f.name for f in self.decider.features)
+            scores.reason_index, scores.reason_value, scores.reason_names = idx, val, names
+        out = self.builder.table(ids, as_of, scores, grading, prev)
+        for c in opts.carry:  # registry items asked for beside the results (e.g. district)
+            col = data[c]
+            arr = pa.array(
+                col.values if isinstance(col.dtype, pd.CategoricalDtype) else col.to_numpy(), from_pandas=True
+            )
+            out = out.append_column(c, arr)
+
+        tiers = np.bincount(tier_codes, minlength=len(TIER_CODES))
+        stats = {
+            "rows": table.num_rows,
+            "graded": len(data),
+            "rejected": res.rows_rejected,
+            "explained": explained,
+            "tiers": {t: int(c) for t, c in zip(TIER_CODES, tiers, strict=True)},
+            "reject_reasons": res.reason_counts(),
+        }
+        if prev is not None:
+            k = len(TIER_CODES)
+            from_ = np.where(prev[1] >= 0, prev[1], k)  # row k: new entities
+            m = np.zeros((k + 1, k), dtype=np.int64)
+            np.add.at(m, (from_, tier_codes), 1)
+            stats["migration"] = m.tolist()
+        return out, res.rejects, stats
+
+
+def _counts_missing(cond) -> bool:
+    if cond.missing_at_least is not None:
+        return True
+    return any(_counts_missing(c) for c in (cond.all or ()) + (cond.any or ()))
