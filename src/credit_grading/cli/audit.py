@@ -78,7 +78,7 @@ def audit_anchor(
             write_atomic(out_file, text)
         except OSError as exc:
             raise CreditGradingError(describe_os_error(exc, "writing the anchor")) from None
-    out.print(_t(text.rstrip("\n")))
+    out.print(_t(text.rstrip("\n")), soft_wrap=True)  # JSON: never wrapped
 
 
 @audit_app.command("history")
