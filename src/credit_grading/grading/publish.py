@@ -10,6 +10,11 @@
 * personal data masked: a personal-data text item keeps its first character only
   (张三 → 张*), a personal-data item of any other type is dropped.
 
+The list comes back masked but not neutralised; written as CSV it goes through
+:mod:`credit_grading.csvsafe`, after the masking, which only prefixes an apostrophe to a cell
+starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return (``=cmd|…`` → ``=*****`` →
+``'=*****``) and so never brings a masked character back.
+
 >>> mask_text(pd.Series(["张三丰", "Li", None])).tolist()
 ['张**', 'L*', None]
 """
