@@ -199,6 +199,14 @@ def test_user_values_are_printed_literally(fresh, value):
     assert runner.invoke(app, ["audit", "verify", *args]).exit_code == 0
 
 
+def test_an_error_naming_a_user_value_is_printed_literally(fresh, tmp_path):
+    db, _reg, _out, usccs = fresh
+    proc = _cli("objection", "file", "--uscc", usccs[6], "--item", "tax_credit_rating", "--claimed", "[/x]",
+                "--reason", "[bold]", "--audit-db", str(db), cwd=tmp_path)  # fmt: skip
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "'[/x]' is not a valid value of tax_credit_rating" in " ".join(proc.stderr.split())
+
+
 # ------------------------------------------------------------------ item 7: killed at any point
 
 

@@ -63,6 +63,7 @@ _ADDED = (("runs", "detail", "TEXT"), ("objections", "resolved_by", "TEXT"))
 
 
 def default_path() -> Path:
+    """``$CREDIT_GRADING_AUDIT_DB`` or ``credit_grading_audit.db`` in the working directory."""
     return Path(os.environ.get("CREDIT_GRADING_AUDIT_DB") or "credit_grading_audit.db")
 
 
@@ -159,6 +160,7 @@ def append_record(con: sqlite3.Connection, rec: dict) -> dict:
 
 
 def now() -> str:
+    """The time stamp of a record (UTC, microseconds)."""
     return dt.datetime.now(dt.UTC).isoformat(timespec="microseconds")
 
 
@@ -335,6 +337,7 @@ def runs(path: Path | str | None = None) -> list[dict]:
 
 
 def get_run(con: sqlite3.Connection, seq: int) -> dict:
+    """The record ``seq`` (an :class:`AuditError` if there is none)."""
     found = select_runs(con, "WHERE seq = ?", (seq,))
     if not found:
         raise AuditError(f"run-log record {seq} does not exist")
