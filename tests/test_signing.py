@@ -13,8 +13,16 @@ from typer.testing import CliRunner
 
 from credit_grading.bundle import bundle_files, bundle_from_files, load_bundle, sign_bundle
 from credit_grading.cli import app
+from credit_grading.config import load_config
 from credit_grading.exceptions import BundleError
-from credit_grading.signing import ENV_TRUSTED_KEYS, SIGNATURE, fingerprint, generate_keys, load_public_key
+from credit_grading.signing import (
+    ENV_TRUSTED_KEYS,
+    SIGNATURE,
+    config_trusted_keys,
+    fingerprint,
+    generate_keys,
+    load_public_key,
+)
 from credit_grading.tracking import resolve_model
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -193,6 +201,9 @@ def test_models_verify_prints_hashes_and_the_signature_with_keys_from_a_config(m
     default = (ROOT / "configs" / "default.yaml").read_text().replace("catalogue: catalogue.yaml",
                                                                       f"catalogue: {ROOT / 'configs' / 'catalogue.yaml'}")  # fmt: skip
     cfg.write_text(default + "\nsecurity:\n  trusted_keys:\n    - ours.pub.pem\n")
+    loaded = load_config(cfg)
+    assert config_trusted_keys(loaded) == (str(cfg.parent / "ours.pub.pem"),)
+    assert "security" not in loaded.model_dump(mode="json")  # a machine's trust is not written into bundles
     res = runner.invoke(app, ["models", "verify", str(model)], terminal_width=250)
     assert res.exit_code == 0, res.output
     manifest = json.loads((model / "manifest.json").read_text())

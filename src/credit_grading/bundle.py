@@ -304,6 +304,8 @@ def _plain_name(name: object) -> bool:
 def _json_depth_exceeds(raw: bytes, limit: int) -> bool:
     """True when brackets nest deeper than ``limit`` (strings skipped): checked before parsing, so a
     hostile document cannot exhaust the parser's recursion."""
+    if raw.count(b"[") + raw.count(b"{") <= limit:
+        return False  # too few brackets to nest that deep: no need to scan
     depth = 0
     in_string = escaped = False
     for byte in raw:

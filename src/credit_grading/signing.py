@@ -238,14 +238,14 @@ def verify_signature(raw: bytes | None, bundle_sha256: str, trusted: set[str], w
     A signature present must be valid for ``bundle_sha256``. When ``trusted`` is not empty the
     bundle must be signed, and by one of those keys.
     """
-    from cryptography.exceptions import InvalidSignature
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-
     if raw is None:
         if trusted:
             raise BundleError(f"bundle {where} is not signed (no {SIGNATURE}) and trusted keys are configured; "
                               "refusing to load it")  # fmt: skip
         return None
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
     label = f"{SIGNATURE} of bundle {where}"
     if len(raw) > MAX_SIGNATURE_BYTES:
         raise BundleError(f"{label} is {len(raw):,} bytes, more than a signature can be; refusing to load it")
