@@ -68,6 +68,8 @@ def default_path() -> Path:
 
 
 def _not_a_database(path: Path, exc: Exception) -> AuditError:
+    if isinstance(exc, sqlite3.OperationalError):  # locked, unreadable, a folder that cannot be written, …
+        return AuditError(f"cannot use the audit database {path}: {exc}")
     return AuditError(f"{path} is not a SQLite database ({exc}); --audit-db must name the audit database that "
                       "rescore and the objection commands write")  # fmt: skip
 
