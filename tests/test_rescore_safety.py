@@ -284,7 +284,8 @@ def test_a_full_disk_fails_with_one_message_and_resumes_once_space_is_freed(reg,
 # ---------------------------------------------------------------------- fault injection
 def test_killed_at_twenty_random_moments_the_output_is_byte_identical_and_the_log_verifies(tmp_path):
     """SIGKILL at 20 seeded moments, each run resuming the last; then the job runs to its end."""
-    reg = tmp_path / "registry.parquet"
+    (tmp_path / "in").mkdir()
+    reg = tmp_path / "in" / "registry.parquet"
     write_registry(generate_registry(24_000, seed=73, as_of="2026-06-30", invalid_fraction=0.01), reg)
     db = tmp_path / "audit.db"
     ref_dir, out_dir = tmp_path / "ref", tmp_path / "out"
@@ -327,7 +328,7 @@ def test_killed_at_twenty_random_moments_the_output_is_byte_identical_and_the_lo
     stray = [
         p.name
         for p in tmp_path.iterdir()
-        if p.name not in ("out", "ref", "registry.parquet") and not p.name.startswith(("audit.db", "ref.db"))
+        if p.name not in ("in", "out", "ref") and not p.name.startswith(("audit.db", "ref.db"))
     ]
     assert stray == []
 
