@@ -241,3 +241,23 @@ def test_a_signed_bundle_registered_in_mlflow_keeps_its_signature(model, keys, t
     assert (got.path / SIGNATURE).is_file()
     with pytest.raises(BundleError, match=f"signed by key {ours.fingerprint[:16]}"):
         resolve_model(f"models:/{bundle.name}/1", trusted_keys=[theirs.fingerprint])
+
+
+def test_rescore_takes_trusted_keys_from_its_config(model, keys, tmp_path):
+    ours, _ = keys
+    cfg = tmp_path / "conf" / "c.yaml"
+    cfg.parent.mkdir()
+    shutil.copy(ours.public_path, cfg.parent / "ours.pub.pem")
+    default = (ROOT / "configs" / "default.yaml").read_text().replace("catalogue: catalogue.yaml",
+                                                                      f"catalogue: {ROOT / 'configs' / 'catalogue.yaml'}")  # fmt: skip
+    cfg.write_text(default + "\nsecurity:\n  trusted_keys:\n    - ours.pub.pem\n")
+    reg = tmp_path / "r.csv"
+    assert _cli("synth", "-n", "300", "--out", str(reg)).returncode == 0
+    args = ["rescore", "--model", str(model), "--input", str(reg), "--output", str(tmp_path / "g.parquet"),
+            "--audit-db", str(tmp_path / "audit.db"), "--config", str(cfg)]  # fmt: skip
+    proc = _cli(*args)
+    assert proc.returncode == 1 and "is not signed" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+    assert not (tmp_path / "g.parquet").exists()
+    sign_bundle(model, ours.private_path)
+    proc = _cli(*args)
+    assert proc.returncode == 0, proc.stderr

@@ -86,6 +86,20 @@ ModelOpt = Annotated[
 ]
 
 
+def load_model(ref: str, config: Path | None = None, *, verbose: bool = False):
+    """The bundle ``--model`` names; with ``--config``, signed by one of its ``security.trusted_keys``
+    (``$CREDIT_GRADING_TRUSTED_KEYS`` applies either way)."""
+    from credit_grading.tracking import resolve_model
+
+    keys: tuple[str, ...] = ()
+    if config is not None:
+        from credit_grading.config import load_config
+        from credit_grading.signing import config_trusted_keys
+
+        keys = config_trusted_keys(load_config(config))
+    return resolve_model(ref, verbose=verbose, trusted_keys=keys)
+
+
 def main() -> None:
     """Entry point of the ``credit-grading`` console script."""
     try:

@@ -11,7 +11,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from credit_grading.cli import AuditOpt, ModelOpt, app, out
+from credit_grading.cli import AuditOpt, ConfigOpt, ModelOpt, app, load_model, out
 from credit_grading.exceptions import CreditGradingError
 
 
@@ -57,6 +57,7 @@ def rescore(
         bool, typer.Option("--wait", help="If another job writes the same output, wait for it instead of refusing.")
     ] = False,
     audit_db: AuditOpt = None,
+    config: ConfigOpt = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show MLflow's own messages.")] = False,
 ) -> None:
     """Regrade a whole registry in batch: streamed, validated, scored, graded, explained; atomic and resumable."""
@@ -64,9 +65,8 @@ def rescore(
     from credit_grading.batch import rescore as run_rescore
     from credit_grading.batch.progress import Progress
     from credit_grading.storage import check_writable
-    from credit_grading.tracking import resolve_model
 
-    bundle = resolve_model(model, verbose=verbose)
+    bundle = load_model(model, config, verbose=verbose)
     t0 = time.perf_counter()
     if engine is Engine.local:  # the run log is appended at the end: its location must be writable now
         from credit_grading.runlog import default_path
