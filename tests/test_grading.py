@@ -6,7 +6,7 @@ import itertools
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from credit_grading.config import config_from_dict
@@ -353,3 +353,45 @@ def test_decide_carries_columns_and_names_the_model(trained):
             "district"} <= set(out.columns)  # fmt: skip
     with pytest.raises(DataError, match="cannot carry"):
         decide(trained.model, trained.splits.test.head(5), carry=("nope",))
+
+
+# ---------------------------------------------------------------- rules that push down never improve a grade
+
+NINE = GradeScaleSpec(("AAA", "AA", "A", "BBB", "BB", "B", "CCC", "CC", "C"), ("A", "A", "A", "B", "B", "C", "C", "D", "D"),
+                      (0.005, 0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.5))  # fmt: skip
+_PUSH_DOWN = [Action(tier="D"), Action(status="M"), *(Action(no_better_than_tier=t) for t in "ABCD"),
+              *(Action(no_better_than_grade=g) for g in NINE.grades), Action(grade="C")]  # fmt: skip
+
+
+@settings(max_examples=300)
+@given(
+    pds=st.lists(st.floats(1e-5, 0.999), min_size=1, max_size=40),
+    actions=st.lists(st.sampled_from(range(len(_PUSH_DOWN))), min_size=1, max_size=5),
+    seed=st.integers(0, 2**16),
+)
+def test_a_rule_that_pushes_down_never_gives_a_better_grade_than_the_model(pds, actions, seed):
+    rng = np.random.default_rng(seed)
+    n = len(pds)
+    data = pd.DataFrame({f"f{i}": (rng.random(n) < 0.75).astype(float) for i in range(len(actions))})
+    rules = tuple(OverrideRule(id=f"r{i}", when=Condition(item=f"f{i}", eq=1), then=_PUSH_DOWN[a])
+                  for i, a in enumerate(actions))  # fmt: skip
+    res = Grader(NINE, rules).grade(data, np.array(pds))
+    k = NINE.n_grades
+    graded = res.final_grade != k
+    assert (res.final_grade[graded] >= res.model_grade[graded]).all()
+    # Every rule that matched a row is listed on it, whether or not it changed the decision.
+    listed = res.frame()["rules_matched"].astype(str)
+    for i in range(len(rules)):
+        hit = data[f"f{i}"].to_numpy() == 1
+        assert listed[hit].str.split(";").map(lambda ids, r=f"r{i}": r in ids).all()
+
+
+def test_a_blacklist_rule_after_status_m_keeps_the_model_grade_when_it_is_worse():
+    """The demo's case: model grade C, new entity (M), then dishonest debtor → tier D must stay C, not CC."""
+    data = pd.DataFrame({"new": [1.0, 1.0, 0.0], "debtor": [1.0, 1.0, 1.0]})
+    rules = (OverrideRule(id="new", when=Condition(item="new", eq=1), then=Action(status="M")),
+             OverrideRule(id="debtor", when=Condition(item="debtor", eq=1), then=Action(tier="D")))  # fmt: skip
+    out = Grader(NINE, rules).grade(data, np.array([0.9, 0.001, 0.9])).frame()
+    assert out["model_grade"].astype(str).tolist() == ["C", "AAA", "C"]
+    assert out["grade"].astype(str).tolist() == ["C", "CC", "C"]
+    assert out["rules_matched"].astype(str).tolist() == ["new;debtor", "new;debtor", "debtor"]

@@ -6,8 +6,8 @@ The steps, each vectorised over all rows:
    and a previous grade, an entity keeps its previous grade while its PD's log-odds stay
    within ``h`` of that grade's band, so an entity near a boundary does not flap.
 2. **Rules** — the override rules in config order. Each rule moves the rows it matches:
-   ``tier``/``grade`` puts the entity there (a tier: its grade nearest the current one; also
-   for an entity of status M), ``no_better_than_*`` worsens a better grade to the best one
+   ``tier``/``grade`` puts the entity there (a tier: its grade nearest the current one; for an
+   entity of status M, nearest its model grade), ``no_better_than_*`` worsens a better grade to the best one
    allowed (status M stays M), ``status: M`` marks the entity not graded. The rule that
    changed a row last is its ``override``.
 3. **Manual overrides** — applied last; expired ones are ignored and reported.
@@ -178,10 +178,13 @@ class Grader:
         g = s.first_grade_of_tier(a.no_better_than_tier)
         return "cap", g, g
 
-    def _into(self, state: np.ndarray, first, last) -> np.ndarray:
-        """The grade within [first, last] nearest to ``state``; status M goes to ``first``."""
+    def _into(self, state: np.ndarray, first, last, model: np.ndarray | None = None) -> np.ndarray:
+        """The grade within [first, last] nearest to ``state``. An entity of status M goes to the
+        grade within [first, last] nearest to its ``model`` grade (``first`` when not given), so a
+        rule into a worse tier never gives a status-M entity a better grade than its model's."""
         k = self.scale.n_grades
-        return np.where(state == k, first, np.clip(state, first, last)).astype(np.int16)
+        from_m = first if model is None else np.clip(model, first, last)
+        return np.where(state == k, from_m, np.clip(state, first, last)).astype(np.int16)
 
     def _previous_codes(self, previous_grade, n: int) -> np.ndarray:
         prev = np.asarray(previous_grade, dtype=object)
@@ -228,7 +231,7 @@ class Grader:
             if kind == "status":
                 new = np.full(n, k, dtype=np.int16)
             elif kind == "into":
-                new = self._into(state, lo, hi)
+                new = self._into(state, lo, hi, model)
             else:  # cap: never better than lo; status M stays M
                 new = np.where(state == k, k, np.maximum(state, lo)).astype(np.int16)
             change = mask & (new != state)
@@ -256,7 +259,8 @@ class Grader:
         tcode = pd.Index(list(TIER_CODES)).get_indexer(act["tier"].to_numpy(dtype=object))
         t_safe = np.where(tcode >= 0, tcode, 0)
         from_tier = np.where(tcode == TIER_CODES.index(STATUS_M), k, self._into(current, self._first[t_safe],
-                                                                                 self._last[t_safe]))  # fmt: skip
+                                                                                 self._last[t_safe],
+                                                                                 result.model_grade[pos]))  # fmt: skip
         target = np.where(grade_codes >= 0, grade_codes, from_tier).astype(np.int16)
         changed = target != current
         result.final_grade[pos] = target
