@@ -225,3 +225,181 @@ def test_a_file_may_hold_several_snapshots_of_the_same_entities(schema):
     res = validate_table(again, schema)
     assert res.rows_rejected == 7 and set(res.rejects["reason"]) == {"duplicate_id"}
     assert res.rejects["row_number"].min() == 301
+
+
+# ---------------------------------------------------------------------------- hostile and odd values
+
+
+def _strings(frame: pd.DataFrame) -> pa.Table:
+    """Every column as text, as a CSV read as text gives it (missing values as empty strings)."""
+    return pa.table({c: pa.array(["" if pd.isna(v) else str(v) for v in frame[c]], pa.string()) for c in frame})
+
+
+def test_a_chunk_never_refuses_a_column_for_its_values(schema, frame):
+    frame["employees_insured"] = "many"
+    frame["established_on"] = "long ago"
+    res = validate_table(frame, schema, row_offset=400, duplicate_rows=np.zeros(0, dtype=np.int64))
+    assert res.rows_read == 200 == res.rows_rejected
+    assert res.reason_counts() == {"invalid_date": 200, "not_numeric": 200}
+    assert res.rejects["row_number"].min() == 401
+    with pytest.raises(SchemaError, match="none of its values is one"):  # a whole table still is refused
+        validate_table(frame, schema)
+    res = validate_table(frame, schema, chunk=True)
+    assert res.rows_rejected == 200
+
+
+def test_null_words_are_missing_and_rejects_show_them_as_given(schema, frame):
+    table = _strings(frame)
+    words = {3: "NA", 4: "NULL", 5: "N/A", 6: "nan", 7: " n/a "}
+    names = table.column("enterprise_name").to_pylist()
+    kinds = table.column("enterprise_type").to_pylist()
+    counts = table.column("employees_insured").to_pylist()
+    for row, word in words.items():
+        names[row] = word
+    kinds[10] = "NA"
+    counts[11] = "NULL"  # missing is allowed here: a valid row with a missing count
+    table = table.set_column(table.column_names.index("enterprise_name"), "enterprise_name", pa.array(names))
+    table = table.set_column(table.column_names.index("enterprise_type"), "enterprise_type", pa.array(kinds))
+    table = table.set_column(table.column_names.index("employees_insured"), "employees_insured", pa.array(counts))
+    res = validate_table(table, schema)
+    assert rejected(res) == {(r + 1, "enterprise_name", "missing_value") for r in words} | {
+        (11, "enterprise_type", "missing_value")
+    }
+    assert res.rejects["value"].tolist() == [*words.values(), "NA"]
+    assert np.isnan(res.data.loc[12, "employees_insured"])
+
+
+def test_a_value_that_is_not_a_number_is_reported_once(schema, frame):
+    table = _strings(frame)
+    values = table.column("admin_penalties_24m").to_pylist()
+    values[8] = "abc"
+    values[9] = ""
+    table = table.set_column(table.column_names.index("admin_penalties_24m"), "admin_penalties_24m", pa.array(values))
+    res = validate_table(table, schema)
+    assert rejected(res) == {(9, "admin_penalties_24m", "not_numeric"), (10, "admin_penalties_24m", "missing_value")}
+
+
+def test_whole_numbers_beyond_2_to_the_53_are_out_of_range_not_rounded():
+    from credit_grading.catalogue import Catalogue, CatalogueItem
+
+    cat = Catalogue(items=[CatalogueItem(id="count", type="numeric", min=-(2.0**60), integer=True)])
+    schema = RegistrySchema(cat, id_column="id", id_format="any", as_of_column=None, target_column=None)
+    big = [2**53, 2**53 + 1, -(2**53) - 1, 2**63 - 1, 5]
+    table = pa.table({"id": pa.array(["a", "b", "c", "d", "e"]), "count": pa.array(big, pa.int64())})
+    res = validate_table(table, schema)
+    assert rejected(res) == {(2, "count", "out_of_range"), (3, "count", "out_of_range"), (4, "count", "out_of_range")}
+    assert res.rejects["value"].tolist() == [str(v) for v in big[1:4]]  # exactly as given
+    assert "2^53" in res.rejects.loc[0, "detail"]
+    assert res.data["count"].tolist() == [2.0**53, 5.0]
+
+
+def test_integer_ids_are_text_where_the_id_format_allows_it(schema, frame):
+    from credit_grading.catalogue import Catalogue, CatalogueItem
+
+    cat = Catalogue(items=[CatalogueItem(id="income", type="numeric", min=0)])
+    anyid = RegistrySchema(cat, id_column="loan_id", id_format="any", as_of_column=None, target_column=None)
+    table = pa.table({"loan_id": pa.array([7, 8, 7, None], pa.int64()), "income": [1.0, 2.0, 3.0, 4.0]})
+    res = validate_table(table, anyid)
+    assert rejected(res) == {(3, "loan_id", "duplicate_id"), (4, "loan_id", "id_missing")}
+    assert res.data["loan_id"].tolist() == ["7", "8"] and res.ids.to_pylist() == ["7", "8"]
+    # A USCC stored as numbers is refused as a whole, in a chunk too.
+    numbers = pa.Table.from_pandas(frame.assign(uscc=np.arange(200, dtype=np.int64)), preserve_index=False)
+    for dups in (None, np.zeros(0, dtype=np.int64)):
+        with pytest.raises(SchemaError, match="'uscc' should hold 18-character codes as text but is of type int64"):
+            validate_table(numbers, schema, duplicate_rows=dups)
+
+
+def _broken(values: list[str], row: int, at: int, byte: int) -> pa.Array:
+    arr = pa.array(values, pa.string())
+    _, offsets, data = arr.buffers()
+    raw = bytearray(data.to_pybytes())
+    raw[int(np.frombuffer(offsets, dtype=np.int32)[row]) + at] = byte
+    return pa.Array.from_buffers(pa.string(), len(arr), [None, offsets, pa.py_buffer(bytes(raw))])
+
+
+def test_values_that_are_not_utf8_are_rejected_with_their_bytes_escaped(schema, frame):
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    names = _broken(table.column("enterprise_name").to_pylist(), 2, 0, 0xFF)
+    ids = _broken(table.column("uscc").to_pylist(), 5, 17, 0xC3)  # a truncated two-byte sequence
+    district = pa.DictionaryArray.from_arrays(
+        pa.array(np.where(np.arange(200) == 9, 1, 0).astype(np.int32)), _broken(["haidian", "xicheng"], 1, 0, 0xE9)
+    )
+    for name, arr in (("enterprise_name", names), ("uscc", ids), ("district", district)):
+        table = table.set_column(table.column_names.index(name), name, arr)
+    res = validate_table(table, schema)
+    assert rejected(res) == {
+        (3, "enterprise_name", "invalid_text"),
+        (6, "uscc", "invalid_text"),
+        (10, "district", "invalid_text"),
+    }
+    values = res.rejects.set_index("row_number")["value"]
+    assert values[3].startswith("\\xff") and values[6].endswith("\\xc3") and values[10] == "\\xe9icheng"
+    assert res.rows_valid == 197
+    # Binary columns (Parquet without the UTF-8 annotation) are read as text.
+    as_binary = pa.Table.from_pandas(frame, preserve_index=False)
+    as_binary = as_binary.set_column(0, "uscc", as_binary.column("uscc").cast(pa.binary()))
+    assert validate_table(as_binary, schema).rows_valid == 200
+
+
+def test_a_malformed_csv_row_is_rejected_whole_once(schema, frame):
+    from credit_grading.registry.io import MALFORMED_DETAIL, MALFORMED_TEXT
+
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    table = pa.Table.from_arrays([pc_null_row(c, 4) for c in table.columns], names=table.column_names)
+    detail = pa.array([None, "line 3 has 2 fields where the header has 40", None, None])
+    text = pa.array([None, "a,b", None, None])
+    table = table.append_column(MALFORMED_DETAIL, detail).append_column(MALFORMED_TEXT, text)
+    res = validate_table(table, schema, ignored_columns=None)
+    got = res.rejects[res.rejects["row_number"] == 2]
+    assert got[["column", "value", "reason"]].values.tolist() == [["*", "a,b", "malformed_row"]]
+    assert got["detail"].tolist() == ["line 3 has 2 fields where the header has 40"]
+    assert res.rows_valid == 3 and MALFORMED_DETAIL not in res.ignored_columns
+
+
+def pc_null_row(column: pa.ChunkedArray, n: int) -> pa.Array:
+    """The first ``n`` values of a column with the second one null."""
+    values = column.slice(0, n).combine_chunks()
+    mask = pa.array([False, True] + [False] * (n - 2))
+    return pa.compute.if_else(mask, pa.scalar(None, values.type), values)
+
+
+def test_hostile_values_stay_intact_and_long_ones_are_cut(schema, frame):
+    hostile = ["=1+1", "<script>alert(1)</script>", "[red]x[/red]", "a\x00b\x07\x1bc", "../../etc/passwd", "长" * 300]
+    for i, value in enumerate(hostile):
+        put(frame, i, "industry", value)
+    res = validate_table(frame, schema)
+    got = res.rejects.set_index("row_number")["value"]
+    assert [got[i + 1] for i in range(5)] == hostile[:5]
+    assert got[6] == "长" * 200 + "…"
+    assert res.rows_rejected == 6
+
+
+def test_the_pre_pass_and_validation_find_the_same_duplicates():
+    import datetime as dt
+
+    from credit_grading.batch.keys import duplicate_rows
+    from credit_grading.catalogue import Catalogue, CatalogueItem
+    from credit_grading.registry.keys import normal_key_batch
+
+    cat = Catalogue(items=[CatalogueItem(id="income", type="numeric", min=0)])
+    rng = np.random.default_rng(17)
+    n = 400
+    ids = [f"{p}{v}{s}" for p, v, s in zip(rng.choice(["", " "], n), rng.integers(0, 60, n), rng.choice(["", "  "], n),
+                                          strict=True)]  # fmt: skip
+    days = rng.choice(["2025-12-31", " 2025-12-31", "2025-12-31 ", "2024-12-31", "2025-02-30", "NA"], n)
+    stamps = [dt.datetime(2025, 12, 31, int(h)) if h < 24 else None for h in rng.integers(0, 30, n)]
+    for id_format in ("any", "uscc"):
+        for policy in DuplicatePolicy:
+            schema = RegistrySchema(cat, id_column="id", id_format=id_format, as_of_column="as_of",
+                                    target_column=None, duplicates=policy)  # fmt: skip
+            for as_of in (pa.array(days), pa.array(stamps, pa.timestamp("us"))):
+                table = pa.table({"id": pa.array(ids), "as_of": as_of, "income": np.ones(n)})
+                whole = validate_table(table, schema)
+                expected = {r for r, _, why in rejected(whole) if why == "duplicate_id"}
+                batches = [normal_key_batch(b, "id", "as_of", schema.id_format) for b in table.to_batches(57)]
+                dups = duplicate_rows(batches, "id", "as_of", policy)
+                streamed = validate_table(table, schema, duplicate_rows=dups)
+                assert {r for r, _, why in rejected(streamed) if why == "duplicate_id"} == expected
+                assert rejected(streamed) == rejected(whole)
+                if id_format == "any":
+                    assert len(expected) > 50

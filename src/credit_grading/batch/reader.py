@@ -3,9 +3,13 @@
 Chunk ``k`` always holds rows ``k·N + 1 … (k+1)·N`` of the file, whatever the file's row
 groups or CSV blocks, so a resumed run cuts the file exactly as the first run did. Parquet is
 read with ``iter_batches`` (``pre_buffer=False``; categorical columns stay dictionary-encoded);
-a resumed run skips whole row groups. CSV goes through pyarrow's streaming reader with the
-contract's column types; if a value does not convert, the rest of the file is read as text so
-validation can name the value.
+a resumed run skips whole row groups. CSV goes through :func:`~credit_grading.registry.io.iter_csv`
+with the contract's column types: if a value does not convert, the rest of the file is read as
+text so validation can name the value, and a malformed row comes as a marked placeholder row
+at its place, so that chunks, the key pre-pass and whole-file validation count rows alike.
+
+Column kinds are decided once per file, here: from the Parquet schema (a wrong type stops the
+job with one message before any row is read) or from the CSV reader's explicit column types.
 """
 
 from __future__ import annotations
@@ -14,12 +18,19 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from credit_grading.catalogue import ItemType
 from credit_grading.exceptions import DataError
-from credit_grading.registry.io import check_columns, file_format, read_columns
+from credit_grading.registry.io import (
+    check_columns,
+    check_parquet_kinds,
+    file_format,
+    iter_csv,
+    read_columns,
+    unify_batches,
+)
+from credit_grading.registry.keys import normal_key_batch
 from credit_grading.registry.schema import RegistrySchema
 
 
@@ -38,6 +49,7 @@ class ChunkReader:
         self.columns = [c for c in schema.known_columns if c in columns]
         self.total_rows: int | None = None
         if self.format == "parquet":
+            check_parquet_kinds(self.path, schema)
             self._pf = pq.ParquetFile(self.path, pre_buffer=False, read_dictionary=self._categoricals())
             self.total_rows = self._pf.metadata.num_rows
 
@@ -52,20 +64,21 @@ class ChunkReader:
         yield from _rechunk(batches, self.chunk_rows, start)
 
     def key_batches(self) -> Iterator[pa.RecordBatch]:
-        """The id and as-of columns of the whole file, as a stream of batches."""
-        keys = [c for c in self.schema.key_columns if c in self.columns]
+        """The id and as-of columns of the whole file, row for row as the chunks hold them, in the
+        normal form validation uses (:func:`~credit_grading.registry.keys.normal_key_batch`)."""
+        s = self.schema
+        for batch in self._key_batches([c for c in s.key_columns if c in self.columns]):
+            yield normal_key_batch(batch, s.id_column, s.as_of_column, s.id_format)
+
+    def _key_batches(self, keys: list[str]) -> Iterator[pa.RecordBatch]:
         if self.format == "parquet":
             try:
                 yield from self._pf.iter_batches(batch_size=1 << 20, columns=keys)
             except (OSError, pa.ArrowException) as exc:
                 raise DataError(f"cannot read {self.path} as parquet: {exc}") from None
             return
-        reader = pacsv.open_csv(
-            self.path,
-            read_options=pacsv.ReadOptions(block_size=1 << 24),
-            convert_options=pacsv.ConvertOptions(column_types={c: pa.string() for c in keys}, include_columns=keys),
-        )
-        yield from reader
+        text = {c: pa.string() for c in keys}
+        yield from iter_csv(self.path, keys, text, text, block_size=1 << 24)
 
     def _parquet(self, start: int) -> Iterator[pa.RecordBatch]:
         md = self._pf.metadata
@@ -88,33 +101,9 @@ class ChunkReader:
             raise DataError(f"cannot read {self.path} as parquet: {exc}") from None
 
     def _csv(self, start: int) -> Iterator[pa.RecordBatch]:
-        emitted = 0
         typed = {c: self.schema.csv_read_type(c) for c in self.columns}
         text = {c: pa.string() for c in self.columns}
-        for types in (typed, text):
-            try:
-                reader = pacsv.open_csv(
-                    self.path,
-                    read_options=pacsv.ReadOptions(block_size=1 << 22),
-                    convert_options=pacsv.ConvertOptions(
-                        column_types=types, include_columns=self.columns, strings_can_be_null=True
-                    ),
-                )
-                skip = start + emitted
-                for batch in reader:
-                    if skip:
-                        drop = min(skip, batch.num_rows)
-                        batch, skip = batch.slice(drop), skip - drop
-                    if batch.num_rows:
-                        emitted += batch.num_rows
-                        yield batch
-                return
-            except pa.ArrowInvalid:
-                if types is text:
-                    raise
-                continue  # a value did not convert: read the rest as text
-            except (OSError, pa.ArrowException) as exc:
-                raise DataError(f"cannot read {self.path} as csv: {exc}") from None
+        yield from iter_csv(self.path, self.columns, typed, text, start=start, block_size=1 << 22)
 
 
 def _rechunk(batches: Iterator[pa.RecordBatch], size: int, offset: int) -> Iterator[tuple[int, pa.Table]]:
@@ -135,8 +124,8 @@ def _rechunk(batches: Iterator[pa.RecordBatch], size: int, offset: int) -> Itera
 
 
 def _table(batches: list[pa.RecordBatch]) -> pa.Table:
-    # Batches of one chunk may differ in type (CSV read typed, then as text): unify to text.
-    schemas = {b.schema for b in batches}
-    if len(schemas) > 1:
-        batches = [b.cast(pa.schema([pa.field(f.name, pa.string()) for f in b.schema])) for b in batches]
-    return pa.Table.from_batches(batches)
+    # Batches of one chunk may differ in type (CSV read typed, then as text) or in having the
+    # malformed-row columns: unify.
+    if len({b.schema for b in batches}) == 1:
+        return pa.Table.from_batches(batches)
+    return unify_batches(batches, list(batches[0].schema.names))

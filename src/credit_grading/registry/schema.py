@@ -12,6 +12,7 @@ import pyarrow as pa
 
 from credit_grading.catalogue import Catalogue, CatalogueItem, ItemType
 from credit_grading.config import Config, DuplicatePolicy, IdFormat
+from credit_grading.registry.text import is_text_type
 
 DICT_STRING = pa.dictionary(pa.int32(), pa.string())
 
@@ -71,6 +72,44 @@ class RegistrySchema:
         target = (self.target_column,) if self.target_column else ()
         return self.key_columns + target + tuple(it.id for it in self.catalogue.items)
 
+    def kind_problems(self, fields: pa.Schema) -> list[str]:
+        """One sentence per known column whose Arrow type cannot hold its kind of value (a
+        date in a numeric item, integers for a USCC). Decided from the types alone — a file's
+        schema, once per file — never from the values of a chunk."""
+        problems = []
+        for f in fields:
+            if f.name not in self.known_columns:
+                continue
+            kind = self.column_kind(f.name)
+            t = f.type.value_type if pa.types.is_dictionary(f.type) else f.type
+            if pa.types.is_null(t) or is_text_type(t) or _ACCEPTS[kind](t):
+                continue
+            if kind == "uscc":
+                problems.append(
+                    f"column {f.name!r} should hold 18-character codes as text but is of type {f.type}: a unified "
+                    "social credit code has letters and a fixed width that numbers cannot keep; write the column "
+                    "as text (string)"
+                )
+            else:
+                problems.append(f"column {f.name!r} should hold {_KIND_WORDS[kind]} but is of type {f.type}")
+        return problems
+
+    def column_kind(self, column: str) -> str:
+        """``uscc``, ``id``, ``date``, ``number``, ``category`` or ``text``."""
+        if column == self.id_column:
+            return "uscc" if self.id_format == IdFormat.USCC else "id"
+        if column == self.as_of_column:
+            return "date"
+        if column == self.target_column:
+            return "number"
+        return {
+            ItemType.NUMERIC: "number",
+            ItemType.FLAG: "number",
+            ItemType.CATEGORICAL: "category",
+            ItemType.DATE: "date",
+            ItemType.TEXT: "text",
+        }[self.catalogue.item(column).type]
+
     def csv_read_type(self, column: str) -> pa.DataType:
         """The Arrow type asked of the CSV reader for a known column (fast path)."""
         if column == self.id_column:
@@ -87,3 +126,18 @@ class RegistrySchema:
             ItemType.DATE: pa.date32(),
             ItemType.TEXT: pa.string(),
         }[item.type]
+
+
+def _numbers(t: pa.DataType) -> bool:
+    return pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t) or pa.types.is_decimal(t)
+
+
+def _dates(t: pa.DataType) -> bool:
+    return pa.types.is_date(t) or pa.types.is_timestamp(t)
+
+
+# Besides text and all-null columns, which Arrow types each kind of column accepts.
+_ACCEPTS = {"uscc": lambda t: False, "id": pa.types.is_integer, "date": _dates, "number": _numbers,
+            "category": pa.types.is_integer, "text": lambda t: _numbers(t) or _dates(t)}  # fmt: skip
+_KIND_WORDS = {"id": "entity keys (text or whole numbers)", "date": "dates", "number": "numbers",
+               "category": "category codes", "text": "text"}  # fmt: skip

@@ -67,7 +67,7 @@ def uscc_check_char(body: str) -> str:
 
 def is_valid_uscc(code: object) -> bool:
     """Whether ``code`` is a well-formed USCC with a correct check character."""
-    return check_uscc(pa.array([code], type=pa.string()))[0] == UsccStatus.OK
+    return bool(check_uscc(pa.array([code], type=pa.string()))[0] == UsccStatus.OK)
 
 
 def org_code_check_char(body: str) -> str:

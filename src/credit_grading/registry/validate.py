@@ -1,17 +1,26 @@
 """Validating a whole registry table against the data contract, vectorised over columns.
 
 Every row that enters leaves either in :attr:`ValidationResult.data` (typed, ready for
-models) or in :attr:`ValidationResult.rejects` with the column, the value as given and a
-reason code; ``rows_read == rows_valid + rows_rejected`` always. Table-level problems (a
-missing required column, a column of the wrong kind throughout) are collected and raised
-once as a :class:`~credit_grading.exceptions.SchemaError`.
+models) or in :attr:`ValidationResult.rejects` with the column, the value as given (as text,
+cut at 200 characters) and a reason code; ``rows_read == rows_valid + rows_rejected`` always.
+Table-level problems (a missing required column, a column whose type cannot hold its kind of
+value) are collected and raised once as a :class:`~credit_grading.exceptions.SchemaError`.
+
+Column kinds are a property of a file, decided once from its types (the Parquet schema, the CSV
+reader's explicit column types). In a chunk of a stream a value that is not a number or not a
+date is a row reject, whatever the rest of the chunk holds; only a whole table in which a
+column holds no number (or no date) at all is refused as a whole.
+
+Text is read as given: a value that is not UTF-8 is rejected (``invalid_text``) with its bytes
+shown as ``\\xNN`` escapes; the words a CSV reader takes for "no value" (``NA``, ``NULL``,
+``N/A``, ``nan`` …, :data:`~credit_grading.registry.text.NULL_WORDS`) are missing values in
+every column, and a reject shows them as the file wrote them.
 
 The reason codes are listed in :data:`REASONS`.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -20,12 +29,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from credit_grading.catalogue import CatalogueItem, ItemType
-from credit_grading.config import DuplicatePolicy, IdFormat
+from credit_grading.config import DuplicatePolicy
 from credit_grading.exceptions import SchemaError
-from credit_grading.registry.io import check_columns
+from credit_grading.registry.io import MALFORMED_COLUMNS, MALFORMED_DETAIL, MALFORMED_TEXT, check_columns
+from credit_grading.registry.keys import NO_DATE, date_days, id_status, normal_ids
 from credit_grading.registry.schema import RegistrySchema
+from credit_grading.registry.text import NULL_WORDS, as_string, blank, cap, escape_invalid, invalid_utf8, is_text_type
 from credit_grading.registry.uscc import REASON_CODES as USCC_REASONS
-from credit_grading.registry.uscc import check_uscc
 
 REASONS: dict[str, str] = {
     "uscc_missing": "the unified social credit code is missing",
@@ -44,11 +54,16 @@ REASONS: dict[str, str] = {
     "invalid_date": "the value is not a valid date (YYYY-MM-DD, from 1900 on)",
     "future_date": "the date is after the snapshot date",
     "invalid_target": "the outcome must be 0 or 1",
+    "invalid_text": "the value is not UTF-8 text (its bytes are shown as \\xNN escapes)",
+    "malformed_row": "the CSV row has more or fewer fields than the header",
 }
 
 REJECT_COLUMNS = ("row_number", "uscc", "column", "value", "reason", "detail")
-_EPOCH_1900 = (dt.date(1900, 1, 1) - dt.date(1970, 1, 1)).days
-_NO_DATE = np.iinfo(np.int32).min
+WHOLE_ROW = "*"  # the rejects' column of a problem with the whole row (a malformed CSV row)
+_EPOCH_1900 = -25567  # 1900-01-01 in days since 1970-01-01
+_NO_DATE = NO_DATE
+_EXACT = 2**53  # beyond this, whole numbers do not survive the trip through float64
+_NULL_WORD_SET = frozenset(NULL_WORDS)
 
 
 @dataclass
@@ -60,6 +75,7 @@ class ValidationResult:
     rows_read: int
     ignored_columns: tuple[str, ...] = ()
     missing_optional_columns: tuple[str, ...] = ()
+    ids: pa.Array | None = None  # the valid rows' ids in normal form (Arrow text), in the order of ``data``
 
     @property
     def rows_valid(self) -> int:
@@ -89,48 +105,85 @@ class ValidationResult:
 
 
 @dataclass
+class _Group:
+    rows: np.ndarray
+    column: str
+    reason: str
+    detail: str
+    value_from: str | None = None  # the column holding the value as given (default: ``column``)
+    detail_from: str | None = None  # a column holding each row's detail
+
+
+@dataclass
 class _Collector:
-    """Row failures gathered column by column, turned into one rejects table at the end."""
+    """Row failures gathered column by column, turned into one rejects table at the end.
+
+    A problem that makes the rest meaningless — a malformed row, a value that is not text —
+    is recorded first with :meth:`add_first`; later checks then say nothing more about that
+    row (or that cell).
+    """
 
     table: pa.Table
     id_column: str
     row_offset: int
-    groups: list[tuple[np.ndarray, str, str, str]] = field(default_factory=list)
+    groups: list[_Group] = field(default_factory=list)
     table_problems: list[str] = field(default_factory=list)
+    hidden_rows: np.ndarray | None = None
+    hidden_cells: dict[str, np.ndarray] = field(default_factory=dict)
 
     def add(self, mask: np.ndarray, column: str, reason: str, detail: str) -> None:
+        if self.hidden_rows is not None:
+            mask = mask & ~self.hidden_rows
+        if column in self.hidden_cells:
+            mask = mask & ~self.hidden_cells[column]
         rows = np.flatnonzero(mask)
         if rows.size:
-            self.groups.append((rows, column, reason, detail))
+            self.groups.append(_Group(rows, column, reason, detail))
+
+    def add_first(self, mask: np.ndarray, column: str, reason: str, detail: str, **sources: str) -> None:
+        rows = np.flatnonzero(mask)
+        if not rows.size:
+            return
+        self.groups.append(_Group(rows, column, reason, detail, **sources))
+        if column == WHOLE_ROW:
+            self.hidden_rows = mask.copy() if self.hidden_rows is None else self.hidden_rows | mask
+        else:
+            self.hidden_cells[column] = mask.copy()
+
+    def hidden(self, column: str, n: int) -> np.ndarray:
+        """Rows whose ``column`` was already rejected by :meth:`add_first`."""
+        out = np.zeros(n, dtype=bool) if self.hidden_rows is None else self.hidden_rows.copy()
+        if column in self.hidden_cells:
+            out |= self.hidden_cells[column]
+        return out
 
     def bad_rows(self, n: int) -> np.ndarray:
         bad = np.zeros(n, dtype=bool)
-        for rows, *_ in self.groups:
-            bad[rows] = True
+        for g in self.groups:
+            bad[g.rows] = True
         return bad
+
+    def _text(self, column: str | None, idx: pa.Array) -> pa.Array:
+        if column is None or column not in self.table.column_names:
+            return pa.nulls(len(idx), pa.string())
+        return cap(as_string(self.table.column(column).take(idx)))
 
     def rejects(self) -> pd.DataFrame:
         if not self.groups:
             return _empty_rejects()
-        ids = self.table.column(self.id_column) if self.id_column in self.table.column_names else None
         parts = []
-        for rows, column, reason, detail in self.groups:
-            idx = pa.array(rows)
-            uscc = _as_text(ids.take(idx)) if ids is not None else pa.nulls(rows.size, pa.string())
-            value = (
-                _as_text(self.table.column(column).take(idx))
-                if column in self.table.column_names
-                else pa.nulls(rows.size, pa.string())
-            )
+        for g in self.groups:
+            idx = pa.array(g.rows)
+            value_from = g.value_from or (g.column if g.column != WHOLE_ROW else None)
             parts.append(
                 pd.DataFrame(
                     {
-                        "row_number": rows.astype(np.int64) + self.row_offset + 1,
-                        "uscc": uscc.to_pandas(),
-                        "column": column,
-                        "value": value.to_pandas(),
-                        "reason": reason,
-                        "detail": detail,
+                        "row_number": g.rows.astype(np.int64) + self.row_offset + 1,
+                        "uscc": self._text(self.id_column, idx).to_pandas(),
+                        "column": g.column,
+                        "value": self._text(value_from, idx).to_pandas(),
+                        "reason": g.reason,
+                        "detail": self._text(g.detail_from, idx).to_pandas() if g.detail_from else g.detail,
                     }
                 )
             )
@@ -147,92 +200,106 @@ def _empty_rejects() -> pd.DataFrame:
     )
 
 
-def _as_text(arr: pa.ChunkedArray | pa.Array) -> pa.Array:
-    if isinstance(arr, pa.ChunkedArray):
-        arr = arr.combine_chunks()
-    if pa.types.is_dictionary(arr.type):
-        arr = arr.dictionary_decode()
-    if pa.types.is_null(arr.type):
-        return pa.nulls(len(arr), pa.string())
-    if not pa.types.is_string(arr.type):
-        arr = pc.cast(arr, pa.string())
-    return arr
-
-
 def _column(table: pa.Table, name: str) -> pa.Array:
     col = table.column(name)
     return col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
 
 
-def _is_text(t: pa.DataType) -> bool:
-    return pa.types.is_string(t) or pa.types.is_large_string(t)
+def _mask(arr: pa.Array) -> np.ndarray:
+    return np.asarray(arr.fill_null(False).to_numpy(zero_copy_only=False), dtype=bool)
 
 
-def _nulls(arr: pa.Array) -> np.ndarray:
-    return np.asarray(arr.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+# ---------------------------------------------------------------------------- text as given
+
+
+def _as_utf8(table: pa.Table, columns: list[str], col: _Collector, checked: set[str]) -> pa.Table:
+    """Text columns as valid UTF-8 strings: binary read as text; a value whose bytes are not
+    UTF-8 is rewritten with ``\\xNN`` escapes and, in a ``checked`` column, rejected."""
+    for name in columns:
+        arr = _column(table, name)
+        t = arr.type
+        if pa.types.is_dictionary(t) and is_text_type(t.value_type):
+            values = as_string(arr.dictionary)
+            bad_values = invalid_utf8(values)
+            if bad_values is None and values.type == arr.dictionary.type:
+                continue
+            bad = None
+            if bad_values is not None:
+                values = escape_invalid(values, bad_values)
+                bad = _mask(pc.take(pa.array(bad_values), arr.indices))
+            arr = pa.DictionaryArray.from_arrays(arr.indices, values)
+        elif is_text_type(t):
+            text = as_string(arr)
+            bad = invalid_utf8(text)
+            if bad is None and text.type == t:
+                continue
+            arr = escape_invalid(text, bad) if bad is not None else text
+        else:
+            continue
+        table = table.set_column(table.schema.get_field_index(name), name, arr)
+        if bad is not None and name in checked:
+            col.add_first(bad, name, "invalid_text", REASONS["invalid_text"])
+    col.table = table
+    return table
 
 
 # ---------------------------------------------------------------------------- kinds
 
 
-def _numeric(arr: pa.Array, column: str, col: _Collector) -> np.ndarray | None:
-    """float64 values (NaN for missing); marks values that are not numbers."""
+def _numeric(
+    arr: pa.Array, column: str, col: _Collector, whole: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """float64 values (NaN for missing and for values that are not numbers), the mask of values
+    that are not numbers (rejected here as ``not_numeric``) and the mask of whole numbers too
+    large to hold exactly in a float64 (the caller rejects them as out of range)."""
     t = arr.type
+    n = len(arr)
+    none = np.zeros(n, dtype=bool)
     if pa.types.is_null(t):
-        return np.full(len(arr), np.nan)
+        return np.full(n, np.nan), none, none
     if pa.types.is_dictionary(t):
         arr, t = arr.dictionary_decode(), t.value_type
-    if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t) or pa.types.is_decimal(t):
-        return pc.cast(arr, pa.float64()).to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
-    if _is_text(t):
-        trimmed = pc.utf8_trim_whitespace(arr)
-        empty = np.asarray(pc.equal(trimmed, "").fill_null(True).to_numpy(zero_copy_only=False), dtype=bool)
+    if pa.types.is_integer(t):
+        too_big = none
+        if t.bit_width > 32:
+            too_big = _mask(pc.or_(pc.greater(arr, _EXACT), pc.less(arr, -_EXACT)))
+        values = pc.cast(arr, pa.float64(), safe=False).to_numpy(zero_copy_only=False)
+        return values.astype(np.float64, copy=False), none, too_big
+    if pa.types.is_floating(t) or pa.types.is_boolean(t) or pa.types.is_decimal(t):
+        values = pc.cast(arr, pa.float64(), safe=False).to_numpy(zero_copy_only=False)
+        return values.astype(np.float64, copy=False), none, none
+    if is_text_type(t):
+        text = as_string(arr)
+        empty = blank(text)
+        trimmed = pc.if_else(pa.array(empty), pa.scalar(None, text.type), pc.utf8_trim_whitespace(text))
         try:
-            return pc.cast(pc.if_else(pc.equal(trimmed, ""), None, trimmed), pa.float64()).to_numpy(
-                zero_copy_only=False
-            )
+            values = pc.cast(trimmed, pa.float64()).to_numpy(zero_copy_only=False)
         except pa.ArrowInvalid:
-            pass
-        values = pd.to_numeric(pd.Series(trimmed.to_numpy(zero_copy_only=False)), errors="coerce").to_numpy(
-            dtype=np.float64, na_value=np.nan
-        )
+            values = pd.to_numeric(pd.Series(trimmed.to_numpy(zero_copy_only=False)), errors="coerce").to_numpy(
+                dtype=np.float64, na_value=np.nan
+            )
         not_number = ~empty & np.isnan(values)
-        if not_number.all():
+        if whole and not_number.all():
             col.table_problems.append(f"column {column!r} should hold numbers but none of its values is one")
             return None
-        col.add(not_number, column, "not_numeric", "expected a number")
-        return values
+        col.add(not_number, column, "not_numeric", REASONS["not_numeric"])
+        return values.astype(np.float64, copy=False), not_number, none
     col.table_problems.append(f"column {column!r} should hold numbers but is of type {t}")
     return None
 
 
-def _date_days(arr: pa.Array, column: str, col: _Collector) -> tuple[np.ndarray, np.ndarray] | None:
+def _date_days(arr: pa.Array, column: str, col: _Collector, whole: bool) -> tuple[np.ndarray, np.ndarray] | None:
     """Days since 1970-01-01 as int32 (``_NO_DATE`` for missing or invalid), and the mask of
     values that were given but are not dates."""
-    t = arr.type
-    if pa.types.is_dictionary(t):
-        arr, t = arr.dictionary_decode(), t.value_type
-    n = len(arr)
-    if pa.types.is_null(t):
-        return np.full(n, _NO_DATE, dtype=np.int32), np.zeros(n, dtype=bool)
-    if pa.types.is_date(t) or pa.types.is_timestamp(t):
-        days = pc.cast(pc.cast(arr, pa.date32()), pa.int32())
-        return days.fill_null(_NO_DATE).to_numpy(zero_copy_only=False), np.zeros(n, dtype=bool)
-    if _is_text(t):
-        trimmed = pc.utf8_trim_whitespace(arr)
-        given = np.asarray(pc.not_equal(trimmed, "").fill_null(False).to_numpy(zero_copy_only=False), dtype=bool)
-        parsed = pc.strptime(trimmed, format="%Y-%m-%d", unit="s", error_is_null=True)
-        # strptime rolls impossible days over (2025-02-30 -> 2025-03-02): insist on a round trip.
-        exact = pc.equal(pc.strftime(parsed, format="%Y-%m-%d"), trimmed)
-        parsed = pc.if_else(exact, parsed, pa.scalar(None, parsed.type))
-        days = pc.cast(pc.cast(parsed, pa.date32()), pa.int32()).fill_null(_NO_DATE).to_numpy(zero_copy_only=False)
-        bad = given & (days == _NO_DATE)
-        if given.any() and bad.all():
-            col.table_problems.append(f"column {column!r} should hold dates (YYYY-MM-DD) but none of its values is one")
-            return None
-        return days, bad
-    col.table_problems.append(f"column {column!r} should hold dates but is of type {t}")
-    return None
+    parsed = date_days(arr)
+    if parsed is None:
+        col.table_problems.append(f"column {column!r} should hold dates but is of type {arr.type}")
+        return None
+    days, bad = parsed
+    if whole and bad.any() and bad.all():
+        col.table_problems.append(f"column {column!r} should hold dates (YYYY-MM-DD) but none of its values is one")
+        return None
+    return days, bad
 
 
 def _categorical(arr: pa.Array, item: CatalogueItem, col: _Collector) -> np.ndarray | None:
@@ -243,19 +310,24 @@ def _categorical(arr: pa.Array, item: CatalogueItem, col: _Collector) -> np.ndar
     if pa.types.is_integer(t) or (pa.types.is_dictionary(t) and pa.types.is_integer(t.value_type)):
         arr = pc.cast(arr.dictionary_decode() if pa.types.is_dictionary(t) else arr, pa.string())
         t = arr.type
-    if _is_text(t):
-        arr = pc.dictionary_encode(arr)
-    elif not (pa.types.is_dictionary(t) and _is_text(t.value_type)):
+    if is_text_type(t):
+        arr = pc.dictionary_encode(as_string(arr))
+    elif not (pa.types.is_dictionary(t) and is_text_type(t.value_type)):
         col.table_problems.append(f"column {item.id!r} should hold category codes but is of type {t}")
         return None
     lookup = {code: i for i, code in enumerate(item.level_codes)}
     # One Python step per distinct level in the file (never per row).
-    mapping = np.array(
-        [-1 if v is None or v.strip() == "" else lookup.get(v, -2) for v in arr.dictionary.to_pylist()] + [-1],
-        dtype=np.int32,
-    )
+    mapping = np.array([_level(v, lookup) for v in as_string(arr.dictionary).to_pylist()] + [-1], dtype=np.int32)
     idx = pc.fill_null(arr.indices, len(mapping) - 1).to_numpy(zero_copy_only=False)
     return mapping[idx]
+
+
+def _level(value: str | None, lookup: dict[str, int]) -> int:
+    if value in lookup:
+        return lookup[value]
+    if value is None or value.strip() == "" or value.strip() in _NULL_WORD_SET:
+        return -1
+    return -2
 
 
 # ---------------------------------------------------------------------------- validation
@@ -271,6 +343,7 @@ def validate_table(
     passthrough: tuple[str, ...] | list[str] = (),
     duplicate_rows: np.ndarray | None = None,
     keep_columns: set[str] | frozenset[str] | None = None,
+    chunk: bool | None = None,
 ) -> ValidationResult:
     """Validate a registry table and split it into typed valid rows and rejects.
 
@@ -295,6 +368,11 @@ def validate_table(
     keep_columns : set of str, optional
         Catalogue items to carry into the valid rows (every item is still validated); the
         default carries them all. Batch grading keeps only what the model and rules read.
+    chunk : bool, optional
+        Whether ``table`` is one chunk of a stream (by default: when ``duplicate_rows`` is
+        given). A chunk is never refused for its values: a value that is not a number or a
+        date is a row reject even if no other value of the chunk is one. A whole table in which
+        a column holds no number (or no date) at all is refused with a :class:`SchemaError`.
 
     Returns
     -------
@@ -313,34 +391,42 @@ def validate_table(
     """
     if isinstance(table, pd.DataFrame):
         table = pa.Table.from_pandas(table, preserve_index=False)
+    whole = duplicate_rows is None if chunk is None else not chunk
+    names = [c for c in table.column_names if c not in MALFORMED_COLUMNS]
     if ignored_columns is None:
-        ignored_columns = check_columns(table.column_names, schema, source)
+        ignored_columns = check_columns(names, schema, source)
+    problems = schema.kind_problems(table.schema)
+    if problems:
+        raise SchemaError(f"{source} does not match the registry contract: " + "; ".join(problems))
     table = table.unify_dictionaries()
     n = table.num_rows
     col = _Collector(table, schema.id_column, row_offset)
-    present = set(table.column_names)
+    present = set(names)
+    known = [c for c in schema.known_columns if c in present]
+    table = _as_utf8(table, known + [c for c in passthrough if c in present and c not in known], col, set(known))
     out: dict[str, object] = {}
 
-    # Entity key.
-    ids = _column(table, schema.id_column)
-    if schema.id_format == IdFormat.USCC:
-        if not (_is_text(ids.type) or pa.types.is_null(ids.type) or pa.types.is_dictionary(ids.type)):
-            col.table_problems.append(
-                f"column {schema.id_column!r} should hold 18-character codes (text) but is of type {ids.type}"
-            )
-        else:
-            status = check_uscc(ids)
-            for code, reason in USCC_REASONS.items():
-                col.add(status == code, schema.id_column, reason, REASONS[reason])
-            id_ok = status == 0
+    # A CSV row with more or fewer fields than the header came as a row of nulls: reject it whole.
+    if MALFORMED_DETAIL in table.column_names:
+        malformed = ~np.asarray(_column(table, MALFORMED_DETAIL).is_null().to_numpy(zero_copy_only=False), dtype=bool)
+        col.add_first(malformed, WHOLE_ROW, "malformed_row", REASONS["malformed_row"],
+                      value_from=MALFORMED_TEXT, detail_from=MALFORMED_DETAIL)  # fmt: skip
+
+    # Entity key, in the normal form the duplicate pre-pass of batch rescoring uses too.
+    ids, missing, _ = normal_ids(_column(table, schema.id_column), schema.id_format)
+    status = id_status(ids, missing, np.zeros(n, dtype=bool), schema.id_format)
+    if status is not None:
+        for code, reason in USCC_REASONS.items():
+            col.add(status == code, schema.id_column, reason, REASONS[reason])
+        id_ok = status == 0
     else:
-        ids = _as_text(ids)
-        id_ok = ~(_nulls(ids) | np.asarray(pc.equal(pc.utf8_trim_whitespace(ids), "").fill_null(True)))
-        col.add(~id_ok, schema.id_column, "id_missing", REASONS["id_missing"])
+        col.add(missing, schema.id_column, "id_missing", REASONS["id_missing"])
+        id_ok = ~missing
+    id_ok &= ~col.hidden(schema.id_column, n)
     # Snapshot date.
     as_of_days = None
     if schema.as_of_column:
-        parsed = _date_days(_column(table, schema.as_of_column), schema.as_of_column, col)
+        parsed = _date_days(_column(table, schema.as_of_column), schema.as_of_column, col, whole)
         if parsed is not None:
             as_of_days, _ = parsed
             col.add(as_of_days == _NO_DATE, schema.as_of_column, "invalid_as_of", REASONS["invalid_as_of"])
@@ -348,19 +434,20 @@ def validate_table(
 
     # One row per entity and snapshot: a file may hold several snapshots of the same entities.
     if duplicate_rows is not None:
-        mask = np.zeros(len(id_ok), dtype=bool)
+        mask = np.zeros(n, dtype=bool)
         mask[np.asarray(duplicate_rows, dtype=np.int64)] = True
         keep_first = schema.duplicates == DuplicatePolicy.KEEP_FIRST
         detail = ("the same key (and snapshot date) appears on an earlier row; the first is kept" if keep_first
                   else "the same key (and snapshot date) appears on more than one row; all are rejected")  # fmt: skip
         col.add(mask & id_ok, schema.id_column, "duplicate_id", detail)
     elif not col.table_problems:
-        _duplicates(_as_text(ids), id_ok, schema, col, as_of_days)
+        _duplicates(ids, id_ok, schema, col, as_of_days)
 
     # Outcome.
     if schema.target_column and schema.target_column in present:
-        y = _numeric(_column(table, schema.target_column), schema.target_column, col)
-        if y is not None:
+        parsed = _numeric(_column(table, schema.target_column), schema.target_column, col, whole)
+        if parsed is not None:
+            y = parsed[0]
             col.add(
                 ~np.isnan(y) & (y != 0) & (y != 1), schema.target_column, "invalid_target", REASONS["invalid_target"]
             )
@@ -373,7 +460,7 @@ def validate_table(
             missing_optional.append(item.id)
             out[item.id] = None
             continue
-        out[item.id] = _validate_item(_column(table, item.id), item, col, as_of_days)
+        out[item.id] = _validate_item(_column(table, item.id), item, col, as_of_days, whole)
     for item in schema.derived_items:
         out[item.id] = _derive(item, out, as_of_days, col)
 
@@ -382,7 +469,8 @@ def validate_table(
 
     bad = col.bad_rows(n)
     keep = np.flatnonzero(~bad)
-    data = _typed_frame(table, schema, out, keep, row_offset, keep_columns)
+    valid_ids = ids.take(pa.array(keep))
+    data = _typed_frame(valid_ids, schema, out, keep, row_offset, keep_columns)
     for name in passthrough:
         if name not in present:
             raise SchemaError(f"{source} has no column {name!r} to pass through")
@@ -393,6 +481,7 @@ def validate_table(
         rows_read=n,
         ignored_columns=tuple(c for c in ignored_columns if c not in set(passthrough)),
         missing_optional_columns=tuple(missing_optional),
+        ids=valid_ids,
     )
 
 
@@ -403,7 +492,7 @@ def _duplicates(
     if rows.size < 2:
         return
     codes = pc.dictionary_encode(ids.take(pa.array(rows))).indices.to_numpy(zero_copy_only=False).astype(np.int64)
-    if as_of_days is not None:  # the key is (id, as-of date)
+    if as_of_days is not None:  # the key is (id, as-of day)
         codes = (codes << 32) | (as_of_days[rows].astype(np.int64) & 0xFFFFFFFF)
     uniq, first, counts = np.unique(codes, return_index=True, return_counts=True)
     if counts.max() == 1:
@@ -431,34 +520,37 @@ def _range_detail(item: CatalogueItem) -> str:
 
 
 def _validate_item(
-    arr: pa.Array, item: CatalogueItem, col: _Collector, as_of_days: np.ndarray | None
-) -> np.ndarray | None:
+    arr: pa.Array, item: CatalogueItem, col: _Collector, as_of_days: np.ndarray | None, whole: bool
+) -> np.ndarray | pa.Array | None:
     t = item.type
     if t in (ItemType.NUMERIC, ItemType.FLAG):
-        v = _numeric(arr, item.id, col)
-        if v is None:
+        parsed = _numeric(arr, item.id, col, whole)
+        if parsed is None:
             return None
-        missing = np.isnan(v)
-        if not item.missing.allowed:
-            col.add(
-                missing, item.id, "missing_value", f"missing is not allowed ({item.missing.meaning_en or 'required'})"
-            )
+        v, not_number, too_big = parsed
+        given = ~np.isnan(v)
+        if not item.missing.allowed:  # a value that is not a number is reported as that alone
+            col.add(~given & ~not_number, item.id, "missing_value",
+                    f"missing is not allowed ({item.missing.meaning_en or 'required'})")  # fmt: skip
         if t is ItemType.FLAG:
-            col.add(~missing & (v != 0) & (v != 1), item.id, "invalid_flag", REASONS["invalid_flag"])
+            col.add(given & (v != 0) & (v != 1), item.id, "invalid_flag", REASONS["invalid_flag"])
             return v
         with np.errstate(invalid="ignore"):
-            out_of_range = np.isinf(v)
+            out_of_range = np.isinf(v) | too_big
             if item.min is not None:
                 out_of_range |= v < item.min
             if item.max is not None:
                 out_of_range |= v > item.max
         if item.special_codes:
             # Special codes (e.g. -1 for "withheld") are valid values outside the range.
-            out_of_range &= ~np.isin(v, np.asarray(item.special_codes, dtype=np.float64))
+            out_of_range &= ~(np.isin(v, np.asarray(item.special_codes, dtype=np.float64)) & ~too_big)
         if out_of_range.any():
-            col.add(out_of_range, item.id, "out_of_range", _range_detail(item))
+            detail = _range_detail(item) if item.min is not None or item.max is not None else ""
+            if too_big.any():
+                detail = "; ".join(d for d in (detail, f"whole numbers beyond ±2^53 ({_EXACT:,}) are not exact") if d)
+            col.add(out_of_range, item.id, "out_of_range", detail)
         if item.integer:
-            finite = ~missing & ~out_of_range
+            finite = given & ~out_of_range
             col.add(finite & (v != np.floor(v)), item.id, "not_integer", REASONS["not_integer"])
         return v
     if t is ItemType.CATEGORICAL:
@@ -472,7 +564,7 @@ def _validate_item(
         codes[unknown] = -1
         return codes
     if t is ItemType.DATE:
-        parsed = _date_days(arr, item.id, col)
+        parsed = _date_days(arr, item.id, col, whole)
         if parsed is None:
             return None
         days, bad = parsed
@@ -485,12 +577,12 @@ def _validate_item(
         if not item.missing.allowed:
             col.add(~given & ~bad, item.id, "missing_value", "missing is not allowed")
         return days
-    # Text.
-    text = _as_text(arr)
+    # Text: "NA", "" and the like are missing; the valid rows hold them as nulls.
+    text = as_string(arr)
+    empty = blank(text)
     if not item.missing.allowed:
-        empty = _nulls(text) | np.asarray(pc.equal(pc.utf8_trim_whitespace(text), "").fill_null(True))
         col.add(empty, item.id, "missing_value", "missing is not allowed")
-    return text
+    return pc.if_else(pa.array(empty), pa.scalar(None, text.type), text) if empty.any() else text
 
 
 def _derive(item: CatalogueItem, out: dict, as_of_days: np.ndarray | None, col: _Collector) -> np.ndarray | None:
@@ -513,13 +605,13 @@ def _days_to_datetime(days: np.ndarray) -> np.ndarray:
 
 
 def _typed_frame(
-    table: pa.Table, schema: RegistrySchema, out: dict, keep: np.ndarray, row_offset: int, only: set[str] | None
+    ids: pa.Array, schema: RegistrySchema, out: dict, keep: np.ndarray, row_offset: int, only: set[str] | None
 ) -> pd.DataFrame:
-    """The valid rows as a typed DataFrame indexed by 1-based row number."""
+    """The valid rows as a typed DataFrame indexed by 1-based row number (``ids``: theirs, in normal form)."""
     take = pa.array(keep)
     k = keep.size
     cols: dict[str, object] = {}
-    cols[schema.id_column] = _as_text(_column(table, schema.id_column).take(take)).to_pandas()
+    cols[schema.id_column] = ids.to_pandas()
     if schema.as_of_column:
         cols[schema.as_of_column] = _days_to_datetime(out[schema.as_of_column][keep])
     if schema.target_column:
