@@ -19,7 +19,7 @@ Every function takes counts or arrays and is vectorised over grades:
 * :func:`traffic_light` — green / yellow / red for a calibration p-value (Basel-style).
 
 >>> round(float(jeffreys_pvalue(10, 1000, 0.01)), 4)
-0.5328
+0.4791
 >>> round(hhi([50, 50]), 2)
 0.5
 """
