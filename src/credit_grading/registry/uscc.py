@@ -5,8 +5,9 @@ division (6) + organisation code (9, itself ending in a GB 11714 check character
 character (1). The alphabet has 31 symbols (no I, O, S, V, Z); the weight of position i
 (1-based, 1..17) is 3^(i-1) mod 31, and the check value is (31 - Σ value·weight mod 31) mod 31.
 
-    >>> is_valid_uscc("91350100M000100Y43")
-    True
+    >>> if is_valid_uscc("91350100M000100Y43"):
+    ...     print("valid")
+    valid
     >>> uscc_check_char("91350100M000100Y4")
     '3'
 """
