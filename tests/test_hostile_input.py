@@ -379,3 +379,32 @@ def test_hostile_values_reach_the_rejects_intact(bundle, tmp_path):
     assert len(long) == 201 and long == "长" * 200 + "…"
     _, _, vrejects, _ = validate(path, tmp_path)
     assert vrejects["value"].tolist() == rejects["value"].tolist()
+
+
+def test_a_resumed_reader_cuts_a_ragged_file_as_the_first_run_did(schema, tmp_path):
+    """Chunk k read from the start of the file or by a resumed run: the same rows, placeholders included."""
+    from credit_grading.batch.reader import ChunkReader
+    from credit_grading.registry.io import MALFORMED_DETAIL
+
+    lines = csv_lines(clean_table(40, seed=5))
+    set_cell(lines, lines[0].split(","), 9, "registered_capital", "lots")  # the reader turns to text here
+    for row in (1, 6, 7, 18, 40):
+        lines[row] += ",surplus"
+    path = tmp_path / "ragged.csv"
+    write_lines(path, lines)
+    reader = ChunkReader(path, schema, 6)
+    first = list(reader.chunks())
+    assert [o for o, _ in first] == list(range(0, 40, 6)) and sum(t.num_rows for _, t in first) == 40
+    marked = [o + i + 1 for o, t in first if MALFORMED_DETAIL in t.column_names
+              for i, v in enumerate(t.column(MALFORMED_DETAIL).to_pylist()) if v]  # fmt: skip
+    assert marked == [1, 6, 7, 18, 40]
+    keys = pa.Table.from_batches(list(reader.key_batches()))
+    assert keys.num_rows == 40 and keys.column("uscc").null_count == 5
+    for k in range(1, len(first)):
+        resumed = list(ChunkReader(path, schema, 6).chunks(start_chunk=k))
+        assert [o for o, _ in resumed] == [o for o, _ in first[k:]]
+        for (_, a), (_, b) in zip(resumed, first[k:], strict=True):
+            assert a.column("uscc").to_pylist() == b.column("uscc").to_pylist()
+            assert a.column("registered_capital").cast(pa.string()).to_pylist() == (
+                b.column("registered_capital").cast(pa.string()).to_pylist()
+            )
