@@ -30,7 +30,7 @@ class ChunkGrader:
         self.grader = BundleGrader(bundle, reasons=options.reasons)
         self.schema = self.grader.schema
         model = bundle.model
-        self.decider = model.gbm if model.champion == "gbm" else model.scorecard
+        self.decider = model.decider
         self.builder = ResultBuilder(model.name, model.version, model.scale.grades, model.scale.tiers,
                                      model.overrides, self.schema.id_column, self.schema.as_of_column)  # fmt: skip
         self.rules = grader_for(model)

@@ -42,7 +42,7 @@ class ExplainResult:
 
 def _feature_spec(bundle: Bundle):
     m = bundle.model
-    return m.gbm if m.champion == "gbm" else m.scorecard
+    return m.decider
 
 
 def typical_values(data: pd.DataFrame, tiers: np.ndarray, features, bundle: Bundle) -> dict[str, object]:

@@ -28,6 +28,11 @@ class ModelSpec:
     def version(self) -> str:
         return str(self.meta.get("version", "0"))
 
+    @property
+    def decider(self) -> ScorecardSpec | GbmSpec:
+        """The spec of the model that decides: the GBM when it is the champion, else the scorecard."""
+        return self.gbm if self.champion == "gbm" else self.scorecard
+
     def __post_init__(self) -> None:
         present = {"scorecard": self.scorecard, "gbm": self.gbm}
         if present.get(self.champion) is None:
