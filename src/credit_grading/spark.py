@@ -24,31 +24,19 @@ import pyarrow as pa
 
 from credit_grading.bundle import Bundle, bundle_files, bundle_from_files
 from credit_grading.exceptions import DataError
+from credit_grading.grading.result_schema import schema_of_model
 
 _GRADERS: dict[str, object] = {}  # per Python worker: bundle sha256 → compiled grader
 
 
 def output_schema(bundle: Bundle, reasons: int) -> pa.Schema:
-    """The Arrow schema of :func:`rescore`'s output (plain types Spark understands)."""
+    """The Arrow schema of :func:`rescore`'s output: the declared result schema
+    (:mod:`credit_grading.grading.result_schema`) with a status per row, labels as plain text."""
     from credit_grading.service import bundle_schema
 
     schema = bundle_schema(bundle)
-    model = bundle.model
-    fields = [pa.field(schema.id_column, pa.string())]
-    if schema.as_of_column:
-        fields.append(pa.field(schema.as_of_column, pa.date32()))
-    if model.scorecard is not None:
-        fields.append(pa.field("score", pa.float64()))
-    fields.append(pa.field("pd", pa.float64()))
-    fields += [pa.field(f"pd_{k}", pa.float64()) for k in ("scorecard", "gbm") if k in model.calibration]
-    for name in ("model_grade", "model_tier", "grade", "tier", "override", "override_reason", "override_approver",
-                 "rules_matched"):  # fmt: skip
-        fields.append(pa.field(name, pa.string()))
-    for j in range(1, reasons + 1):
-        fields += [pa.field(f"reason_{j}", pa.string()), pa.field(f"reason_{j}_value", pa.float64()),
-                   pa.field(f"reason_{j}_zh", pa.string()), pa.field(f"reason_{j}_en", pa.string())]  # fmt: skip
-    fields += [pa.field(n, pa.string()) for n in ("model_name", "model_version", "status", "reject_reasons")]
-    return pa.schema(fields)
+    return schema_of_model(bundle.model, id_column=schema.id_column, as_of_column=schema.as_of_column,
+                           reasons=reasons, status=True).plain()  # fmt: skip
 
 
 def _grade_batches(files: dict[str, bytes], sha: str, reasons: int, schema: pa.Schema):

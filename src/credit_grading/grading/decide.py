@@ -1,9 +1,9 @@
 """Grading a validated registry table end to end: PDs, reasons, grades, tiers, overrides.
 
-:func:`decide` returns one row per entity with the result columns every consumer relies on
-(``uscc, as_of, score, pd, grade, tier, override, reason_1..k, model_name, model_version``)
-plus the model grade and tier beside the final ones, the override's reason and approver and
-every rule that matched.
+:func:`decide` returns one row per entity with the declared result columns
+(:mod:`credit_grading.grading.result_schema`): keys, score and PDs, the model grade and tier
+beside the final ones, the override with its reason and approver, every rule that matched, the
+reasons, the model's name and version.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from credit_grading.engine.model import CompiledModel
 from credit_grading.exceptions import DataError
 from credit_grading.grading.grader import Grader, GradingResult
 from credit_grading.grading.manual import ManualOverrides
+from credit_grading.grading.result_schema import schema_of_scores
 from credit_grading.specs.model import ModelSpec
 
 
@@ -24,8 +25,7 @@ def grader_for(model: ModelSpec) -> Grader:
     """The grader a model carries (its scale, override rules and hysteresis margin)."""
     if model.scale is None:
         raise DataError(f"model {model.name!r} has no grade scale; train it with grading enabled")
-    spec = model.gbm if model.champion == "gbm" else model.scorecard
-    features = tuple(f.name for f in spec.features) if spec is not None else ()
+    features = tuple(f.name for f in model.decider.features)
     return Grader(model.scale, model.overrides, features=features, hysteresis_margin=model.hysteresis_margin)
 
 
@@ -51,6 +51,9 @@ def decide(
     """
     if id_column not in data.columns:
         raise DataError(f"the table has no id column {id_column!r}")
+    absent = [c for c in carry if c not in data.columns]
+    if absent:
+        raise DataError(f"cannot carry column(s) {absent}: the registry table does not have them")
     engine = compiled or CompiledModel(model)
     res = engine.score(data, reasons=reasons)
     ids = data[id_column].to_numpy(dtype=object)
@@ -73,32 +76,17 @@ def decide(
     grading = grader_for(model).grade(
         data, res.pd, ids=ids, previous_grade=prev_model_grade, manual=manual, as_of=as_of
     )
-    cols: dict[str, object] = {id_column: ids}
-    if as_of_column and as_of_column in data.columns:
-        cols[as_of_column] = data[as_of_column].to_numpy()
-    out = pd.DataFrame(cols)
-    scores = res.frame()
-    for c in ("score", "pd", "pd_scorecard", "pd_gbm"):
-        if c in scores.columns:
-            out[c] = scores[c].to_numpy()
-    decisions = grading.frame()
-    for c in decisions.columns:
-        out[c] = (
-            decisions[c].to_numpy() if not isinstance(decisions[c].dtype, pd.CategoricalDtype) else decisions[c].values
-        )
-    if prev_grade is not None:
-        out["previous_grade"] = prev_grade
-        out["previous_tier"] = prev_tier
-    for c in scores.columns:
-        if c.startswith("reason_"):
-            out[c] = scores[c].to_numpy()
-    out["model_name"] = model.name
-    out["model_version"] = model.version
-    absent = [c for c in carry if c not in data.columns]
-    if absent:
-        raise DataError(f"cannot carry column(s) {absent}: the registry table does not have them")
-    for c in carry:
-        if c not in out.columns:
-            col = data[c]
-            out[c] = col.values if isinstance(col.dtype, pd.CategoricalDtype) else col.to_numpy()
+    has_as_of = bool(as_of_column) and as_of_column in data.columns
+    schema = schema_of_scores(res, id_column=id_column, as_of_column=as_of_column if has_as_of else None,
+                              held=grading.held is not None, previous=prev_grade is not None, carried=carry)  # fmt: skip
+    values: dict[str, object] = {id_column: ids}
+    if has_as_of:
+        values[as_of_column] = data[as_of_column].to_numpy()
+    for frame in (res.frame(), grading.frame(), data[[c for c in carry if c not in values]]):
+        for c in frame.columns:
+            col = frame[c]
+            values.setdefault(c, col.values if isinstance(col.dtype, pd.CategoricalDtype) else col.to_numpy())
+    values["previous_grade"], values["previous_tier"] = prev_grade, prev_tier
+    values["model_name"], values["model_version"] = model.name, model.version
+    out = pd.DataFrame({c: values[c] for c in schema.names}, index=pd.RangeIndex(len(ids)))
     return out, grading

@@ -27,11 +27,18 @@ import pandas as pd
 from credit_grading.config.grading import STATUS_M, OverrideRule
 from credit_grading.exceptions import DataError
 from credit_grading.grading.manual import ManualOverrides
+from credit_grading.grading.result_schema import (
+    MANUAL,
+    TIER_CODES,
+    grade_labels,
+    matched_rules,
+    override_labels,
+    tier_of_grade,
+)
 from credit_grading.grading.rules import condition_mask
 from credit_grading.specs.grading import TIER_ORDER, GradeScaleSpec
 
-TIER_CODES = (*TIER_ORDER, STATUS_M)
-MANUAL = "manual"
+__all__ = ["MANUAL", "TIER_CODES", "Grader", "GradingResult"]
 
 
 def _logit(p: np.ndarray) -> np.ndarray:
@@ -55,20 +62,19 @@ class GradingResult:
     manual_report: dict = field(default_factory=dict)
 
     def _grade_cat(self, codes: np.ndarray) -> pd.Categorical:
-        return pd.Categorical.from_codes(codes.astype(np.int16), categories=[*self.scale.grades, STATUS_M])
+        return pd.Categorical.from_codes(codes.astype(np.int16), categories=grade_labels(self.scale.grades))
 
     def _tier_codes(self, codes: np.ndarray) -> np.ndarray:
-        tier_of = np.array([TIER_CODES.index(t) for t in self.scale.tiers] + [TIER_CODES.index(STATUS_M)])
-        return tier_of[codes]
+        return tier_of_grade(self.scale.tiers)[codes]
 
     def tiers(self) -> np.ndarray:
         """The final tier of each row as text (A–D or M)."""
         return np.asarray(TIER_CODES, dtype=object)[self._tier_codes(self.final_grade)]
 
     def frame(self) -> pd.DataFrame:
-        """The decision columns: model and final grade and tier, override, matched rules."""
-        labels = [r.id for r in self.rules] + [MANUAL]
-        reasons = [r.label_en or r.id for r in self.rules] + [""]
+        """The decision columns: model and final grade and tier, override, matched rules (in the
+        order of :func:`~credit_grading.grading.result_schema.result_schema`)."""
+        labels, reasons = override_labels(self.rules)
         decided = self.decided_by.astype(np.int32)
         override = pd.Categorical.from_codes(decided, categories=labels)
         reason = np.asarray([*reasons, None], dtype=object)[decided]  # -1 → None
@@ -85,18 +91,11 @@ class GradingResult:
             "override_approver": self.manual_approver
             if self.manual_approver is not None
             else np.full(len(decided), None, dtype=object),
-            "rules_matched": self._matched_text(),
+            "rules_matched": pd.Categorical.from_codes(*matched_rules(self.matched, self.rules)),
         }
         if self.held is not None:
             out["grade_held"] = self.held
         return pd.DataFrame(out)
-
-    def _matched_text(self) -> pd.Categorical:
-        uniq, inv = np.unique(self.matched, return_inverse=True)
-        names = [";".join(r.id for i, r in enumerate(self.rules) if int(u) >> i & 1) for u in uniq]
-        if len(set(names)) != len(names):  # cannot happen with distinct rule ids, but stay safe
-            raise DataError("duplicate rule ids in the matched-rules column")
-        return pd.Categorical.from_codes(inv.astype(np.int32), categories=names)
 
     def override_report(self) -> pd.DataFrame:
         """Per rule (and manual): rows matched, rows whose decision it changed, and the rates."""
@@ -253,7 +252,7 @@ class Grader:
         act = active[pos >= 0]
         pos = pos[pos >= 0]
         k = self.scale.n_grades
-        grade_codes = pd.Categorical(act["grade"], categories=[*self.scale.grades, STATUS_M]).codes
+        grade_codes = pd.Categorical(act["grade"], categories=grade_labels(self.scale.grades)).codes
         current = result.final_grade[pos]
         # A tier: the grade of that tier nearest to the current decision.
         tcode = pd.Index(list(TIER_CODES)).get_indexer(act["tier"].to_numpy(dtype=object))
