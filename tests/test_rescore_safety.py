@@ -299,7 +299,7 @@ def test_killed_at_twenty_random_moments_the_output_is_byte_identical_and_the_lo
     assert done.returncode == 0, done.stderr
     args = [*common, str(out_dir / "rejects.csv"), "--output", str(out_dir / "g.parquet"), "--audit-db", str(db)]
     rng = random.Random(20261130)
-    killed = trials = 0
+    killed = trials = completed = 0
     while killed < 20 and trials < 60:
         trials += 1
         proc = subprocess.Popen(_cmd(*args), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -311,9 +311,15 @@ def test_killed_at_twenty_random_moments_the_output_is_byte_identical_and_the_lo
         assert proc.returncode in (0, -signal.SIGKILL), err
         if (out_dir / "g.parquet").exists():  # a job got to its end: check it, then start the next trial over
             assert (out_dir / "g.parquet").read_bytes() == (ref_dir / "g.parquet").read_bytes()
+            if (out_dir / "g.parquet.work").exists():  # killed after the output moved into place
+                again = subprocess.run(_cmd(*args), capture_output=True, text=True, timeout=600)
+                assert again.returncode == 0, again.stderr
+                assert (out_dir / "g.parquet").read_bytes() == (ref_dir / "g.parquet").read_bytes()
             assert not (out_dir / "g.parquet.work").exists()
-            for p in out_dir.iterdir():
-                p.unlink()
+            completed += 1
+            assert len(runs(db)) == completed  # recorded once per completed job, however often it was killed
+            shutil.rmtree(out_dir)
+            out_dir.mkdir()
     assert killed == 20
     final = subprocess.run(_cmd(*args), capture_output=True, text=True, timeout=600)
     assert final.returncode == 0, final.stderr
@@ -321,6 +327,7 @@ def test_killed_at_twenty_random_moments_the_output_is_byte_identical_and_the_lo
     assert (out_dir / "rejects.csv").read_bytes() == (ref_dir / "rejects.csv").read_bytes()
     check = verify(db)
     assert check.ok, check.problem
+    assert len(runs(db)) == completed + 1
     for rec in runs(db):  # every record names the output's one true content
         assert rec["output_sha256"] == sha256_file(ref_dir / "g.parquet")
     left = sorted(p.name for p in out_dir.iterdir())
