@@ -395,3 +395,27 @@ def test_a_blacklist_rule_after_status_m_keeps_the_model_grade_when_it_is_worse(
     assert out["model_grade"].astype(str).tolist() == ["C", "AAA", "C"]
     assert out["grade"].astype(str).tolist() == ["C", "CC", "C"]
     assert out["rules_matched"].astype(str).tolist() == ["new;debtor", "new;debtor", "debtor"]
+
+
+# ---------------------------------------------------------------- the outcome the models learn from
+
+
+@pytest.mark.parametrize("estimator", ["scorecard", "gbm"])
+def test_both_models_refuse_a_target_that_is_not_0_or_1_with_the_column_and_value(config, train_frame, estimator):
+    from credit_grading.gbm import GbmModel
+    from credit_grading.scorecard import Scorecard
+
+    fit = (Scorecard if estimator == "scorecard" else GbmModel)(config).fit
+    rows = train_frame.iloc[:400].copy()
+    rows["bad_12m"] = rows["bad_12m"].astype(float)
+    two = rows.copy()
+    two.iloc[[7, 9], two.columns.get_loc("bad_12m")] = 2.0
+    with pytest.raises(DataError, match=r"target must be 0 or 1 .*'bad_12m' is 2 on row 8 .*\(2 such row"):
+        fit(two)
+    missing = rows.copy()
+    missing.iloc[3, missing.columns.get_loc("bad_12m")] = np.nan
+    with pytest.raises(DataError, match=r"target must be 0 or 1 .*'bad_12m' is missing on row 4 "):
+        fit(missing)
+    single = rows.assign(bad_12m=0.0)
+    with pytest.raises(DataError, match=r"'bad_12m' holds only 0 on all 400 row\(s\): .*both 0 and 1"):
+        fit(single)

@@ -19,26 +19,14 @@ from collections.abc import Sequence
 import numpy as np
 
 from credit_grading.catalogue import Direction, ItemType
-from credit_grading.columns import Columns, Tabular
+from credit_grading.columns import Tabular
 from credit_grading.config import Config, load_config
 from credit_grading.engine.gbm import CompiledGbm, encode_matrix
-from credit_grading.exceptions import DataError, NotFittedError
+from credit_grading.exceptions import NotFittedError
+from credit_grading.scorecard import binary_target
 from credit_grading.specs.gbm import GbmFeature, GbmSpec
 
 _MONOTONE = {Direction.INCREASING: 1, Direction.DECREASING: -1, Direction.NONE: 0}
-
-
-def _target(data: Tabular, y, name: str | None) -> np.ndarray:
-    if y is None:
-        if name is None:
-            raise DataError("no target given: pass y or set dataset.target_column")
-        cols = Columns(data)
-        cols.require([name])
-        y = cols.numeric(name)
-    y = np.asarray(y, dtype=np.float64)
-    if np.isnan(y).any() or not np.isin(y, (0.0, 1.0)).all():
-        raise DataError("the target must be 0 or 1 on every row")
-    return y
 
 
 class GbmModel:
@@ -90,7 +78,7 @@ class GbmModel:
             for it in items
         )
         target = cfg.dataset.target_column
-        y_tr = _target(train, y, target)
+        y_tr = binary_target(train, y, target)
         x_tr, _ = encode_matrix(feats, train)
         if valid is None:
             rng = np.random.default_rng(cfg.gbm.seed)
@@ -98,7 +86,7 @@ class GbmModel:
             x_va, y_va = x_tr[hold], y_tr[hold]
             x_tr, y_tr = x_tr[~hold], y_tr[~hold]
         else:
-            y_va = _target(valid, y_valid, target)
+            y_va = binary_target(valid, y_valid, target, both_classes=False)
             x_va, _ = encode_matrix(feats, valid)
         params = self.lgb_params(feats)
         names = [f.name for f in feats]

@@ -31,6 +31,38 @@ from credit_grading.specs.binning import BinningSpec
 from credit_grading.specs.scorecard import ScorecardFeature, ScorecardSpec, scale_points
 
 
+def binary_target(data: Tabular, y=None, name: str | None = None, *, both_classes: bool = True) -> np.ndarray:
+    """The 0/1 outcome a model learns from, as float64: ``y`` if given, else column ``name`` of ``data``.
+
+    Every row must be 0 or 1 (a missing value is refused, not dropped) and, with
+    ``both_classes``, both must occur; each failure is one message naming the column and the
+    offending value.
+
+    >>> binary_target({"bad": np.array([0, 1, 1])}, name="bad")
+    array([0., 1., 1.])
+    """
+    if y is None:
+        if name is None:
+            raise DataError("no target given: pass y or set dataset.target_column")
+        cols = Columns(data)
+        cols.require([name])
+        y = cols.numeric(name)
+    what = f"the target column {name!r}" if name is not None else "the target y"
+    y = np.asarray(y, dtype=np.float64)
+    bad = ~np.isin(y, (0.0, 1.0))  # NaN included
+    if bad.any():
+        first = int(np.flatnonzero(bad)[0])
+        value = "missing" if np.isnan(y[first]) else f"{y[first]:g}"
+        raise DataError(
+            f"the target must be 0 or 1 on every row: {what} is {value} on row {first + 1} of the training rows "
+            f"({int(bad.sum())} such row(s)); fix or drop those rows"
+        )
+    if both_classes and len(np.unique(y)) < 2:
+        only = f"{y[0]:g}" if len(y) else "nothing"
+        raise DataError(f"{what} holds only {only} on all {len(y)} row(s): a model needs both 0 and 1 to learn from")
+    return y
+
+
 class Scorecard:
     """A scorecard estimator: binning → selection → logistic regression → points.
 
@@ -74,17 +106,7 @@ class Scorecard:
         cfg = self.config or load_config()
         cat = self._catalogue(cfg)
         items = [cat.item(n) for n in self.features] if self.features else list(cat.features)
-        if y is None:
-            target = cfg.dataset.target_column
-            if target is None:
-                raise DataError("no target given: pass y or set dataset.target_column")
-            cols = Columns(data)
-            cols.require([target])
-            y = cols.numeric(target)
-        y = np.asarray(y, dtype=np.float64)
-        if np.isnan(y).any():
-            raise DataError(f"the target has {int(np.isnan(y).sum())} missing value(s); drop those rows first")
-        y = y.astype(np.int64)
+        y = binary_target(data, y, cfg.dataset.target_column).astype(np.int64)
 
         step("binning")
         self.binning_spec_ = fit_binning(data, y, items, cfg.binning)
