@@ -30,14 +30,7 @@ def bundle_schema(bundle: Bundle) -> RegistrySchema:
     """The registry contract of the data the bundle's model was trained on (target optional)."""
     given = {k: v for k, v in bundle.config.get("dataset", {}).items() if k not in ("features", "catalogue", "include")}
     ds = DatasetConfig.model_validate({**given, "catalogue": "builtin"})  # the bundle carries its own catalogue
-    return RegistrySchema(
-        bundle.catalogue,
-        id_column=ds.id_column,
-        id_format=ds.id_format,
-        as_of_column=ds.as_of_column,
-        target_column=ds.target_column,
-        duplicates=ds.duplicates,
-    )
+    return RegistrySchema.from_dataset(ds, bundle.catalogue)
 
 
 @dataclass

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 
 from credit_grading.catalogue import Catalogue, CatalogueItem, ItemType
-from credit_grading.config import Config, DuplicatePolicy, IdFormat
+from credit_grading.config import Config, DatasetConfig, DuplicatePolicy, IdFormat
 from credit_grading.registry.text import is_text_type
 
 DICT_STRING = pa.dictionary(pa.int32(), pa.string())
@@ -31,14 +31,18 @@ class RegistrySchema:
 
     @classmethod
     def from_config(cls, config: Config) -> RegistrySchema:
-        ds = config.dataset
+        return cls.from_dataset(config.dataset, config.load_catalogue())
+
+    @classmethod
+    def from_dataset(cls, dataset: DatasetConfig, catalogue: Catalogue) -> RegistrySchema:
+        """The contract of a ``dataset`` section (its column roles) over ``catalogue``."""
         return cls(
-            catalogue=config.load_catalogue(),
-            id_column=ds.id_column,
-            id_format=ds.id_format,
-            as_of_column=ds.as_of_column,
-            target_column=ds.target_column,
-            duplicates=ds.duplicates,
+            catalogue=catalogue,
+            id_column=dataset.id_column,
+            id_format=dataset.id_format,
+            as_of_column=dataset.as_of_column,
+            target_column=dataset.target_column,
+            duplicates=dataset.duplicates,
         )
 
     @property
