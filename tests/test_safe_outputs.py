@@ -136,9 +136,9 @@ CSV_WRITER = re.compile(
     r"|\bcsv\.(writer|DictWriter)\("
 )
 # Files other helpers switch to credit_grading.csvsafe; the lead removes each entry when it lands.
-PENDING = {
-    "registry/io.py": "write_table/write_frame write CSV with pyarrow/pandas directly (owned by another helper)",
-}
+# registry.io.write_table writes registry *data* files (synthetic registries) exactly as they are,
+# so they read back the same; everything meant for people goes through csvsafe.
+DATA_WRITERS = {"registry/io.py": ["pacsv.write_csv(plain, path)"]}
 
 
 def _raw_csv_writers() -> dict[str, list[str]]:
@@ -155,15 +155,10 @@ def _raw_csv_writers() -> dict[str, list[str]]:
 
 
 def test_no_csv_is_written_outside_csvsafe():
-    found = {k: v for k, v in _raw_csv_writers().items() if k not in PENDING}
-    assert found == {}, found
-
-
-@pytest.mark.parametrize(
-    "rel", [pytest.param(k, marks=pytest.mark.xfail(strict=True, reason=v)) for k, v in PENDING.items()]
-)
-def test_pending_csv_writers_use_csvsafe(rel):
-    assert rel not in _raw_csv_writers(), _raw_csv_writers().get(rel)
+    found = _raw_csv_writers()
+    for rel, allowed in DATA_WRITERS.items():
+        found[rel] = [line for line in found.get(rel, []) if not any(a in line for a in allowed)]
+    assert {k: v for k, v in found.items() if v} == {}, found
 
 
 def _cells(path: Path) -> list[str]:
@@ -205,10 +200,6 @@ def test_publish_masks_first_then_neutralises(tmp_path, catalogue):
     assert back["enterprise_name"].tolist() == ["'" + EVIL, "'+x"] and back["uscc"].tolist()[0] == "'=1+1"
 
 
-PENDING_IO = pytest.mark.xfail(strict=True, reason="registry.io.write_frame/write_table do not use csvsafe yet")
-
-
-@PENDING_IO
 def test_publish_command_csv_is_inert(tmp_path):
     grades = pd.DataFrame({"uscc": ["=1+1", "91110000MA01ABCD3X"], "as_of": ["2025-12-31"] * 2, "tier": ["D", "D"],
                            "rules_matched": ["dishonest_debtor"] * 2, "legal_rep_name": [EVIL, "李四"],
@@ -219,7 +210,6 @@ def test_publish_command_csv_is_inert(tmp_path):
     _assert_inert(tmp_path / "l.csv", EVIL, "=1+1", "-2")
 
 
-@PENDING_IO
 def test_inspection_plan_csv_is_inert(tmp_path):
     from credit_grading.synth import generate_inspectors
 
@@ -235,7 +225,6 @@ def test_inspection_plan_csv_is_inert(tmp_path):
     _assert_inert(tmp_path / "p.csv")
 
 
-@PENDING_IO
 def test_validate_rejects_csv_is_inert(tmp_path):
     table = generate_registry(50, seed=3, as_of="2025-12-31").table
     col = table.column("uscc").to_pylist()
@@ -247,15 +236,14 @@ def test_validate_rejects_csv_is_inert(tmp_path):
     _assert_inert(tmp_path / "x.csv", EVIL)
 
 
-@PENDING_IO
-@pytest.mark.parametrize("writer", ["write_frame", "write_table"])
-def test_registry_io_csv_is_inert(tmp_path, writer):
+def test_registry_io_csv_for_people_is_inert_and_data_files_read_back_exactly(tmp_path):
     from credit_grading.registry import io
 
     frame = pd.DataFrame({"a": [EVIL, "ok"], "b": ["\tx", "@y"]})
-    data = frame if writer == "write_frame" else pa.Table.from_pandas(frame, preserve_index=False)
-    getattr(io, writer)(data, tmp_path / "o.csv")
+    io.write_frame(frame, tmp_path / "o.csv")
     _assert_inert(tmp_path / "o.csv", EVIL)
+    io.write_table(pa.Table.from_pandas(frame, preserve_index=False), tmp_path / "data.csv")
+    assert pd.read_csv(tmp_path / "data.csv", dtype=str, keep_default_na=False).equals(frame)
 
 
 def test_rescore_rejects_csv_is_inert(bundle, tmp_path):

@@ -93,17 +93,22 @@ def validate(
     """
     from credit_grading.config import load_config
     from credit_grading.registry import load_registry
-    from credit_grading.registry.io import write_table
+    from credit_grading.registry.io import write_frame
 
+    if rejects is not None:  # checked before the work: the rejects may not replace the input
+        from credit_grading.registry.io import file_format
+        from credit_grading.storage import check_distinct, check_writable
+
+        file_format(rejects)
+        check_distinct({"--input": input_path, "--rejects": rejects})
+        check_writable(rejects, "the rejects file")
     t0 = time.perf_counter()
     with err.status(f"Validating {esc(input_path)} ...", spinner="dots"):
         result = load_registry(input_path, load_config(config))
     seconds = time.perf_counter() - t0
     summary = result.summary()
     if rejects is not None:
-        import pyarrow as pa
-
-        write_table(pa.Table.from_pandas(result.rejects, preserve_index=False), rejects)
+        write_frame(result.rejects, rejects)
     if as_json:
         out.print_json(json.dumps({**summary, "input": str(input_path), "seconds": round(seconds, 3)}))
     else:

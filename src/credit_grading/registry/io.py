@@ -337,7 +337,12 @@ def _open_binary(path: Path):
 
 
 def write_table(table: pa.Table, path: Path | str) -> None:
-    """Write an Arrow table as Parquet or CSV, chosen by the file name."""
+    """Write a registry data file (Arrow table) as Parquet or CSV, chosen by the file name.
+
+    Values are written exactly as they are, so the file reads back the same: this is for data
+    that the toolkit reads again (synthetic registries). Tables meant for people go through
+    :func:`write_frame`, which neutralises spreadsheet formulas.
+    """
     path = Path(path)
     fmt = file_format(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -372,11 +377,16 @@ def read_frame(path: Path | str, *, what: str = "input", text: bool = False) -> 
 
 
 def write_frame(frame: pd.DataFrame, path: Path | str) -> None:
-    """Write a pandas table as Parquet or CSV (UTF-8), chosen by the file name."""
+    """Write a table meant for people (lists, plans, rejects) as Parquet or CSV, chosen by the file
+    name, atomically; CSV cells that a spreadsheet would run as formulas are neutralised."""
+    from credit_grading.csvsafe import write_csv
+    from credit_grading.storage import atomic_path
+
     path = Path(path)
     fmt = file_format(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "parquet":
-        frame.to_parquet(path, index=False, compression="zstd")
+        with atomic_path(path) as tmp:
+            frame.to_parquet(tmp, index=False, compression="zstd")
     else:
-        frame.to_csv(path, index=False, encoding="utf-8")
+        write_csv(frame, path)
