@@ -122,7 +122,7 @@ def test_reports_mask_personal_data_and_are_self_contained(bundle, table, tmp_pa
         if full:
             assert doc["entity"]["legal_rep_name"] == full[0] + "*" * (len(full) - 1) and full not in page
         assert "<script" not in page and " src=" not in page and "href=" not in page and "@import" not in page
-        assert '<meta charset="utf-8">' in page and "信用分类决定说明" in page and "<svg" in page
+        assert '<meta charset="utf-8">' in page and "信用风险分类决定书" in page and "<svg" in page
         assert well_formed(page)
         for r in doc["reasons"]:  # the reasons in both languages
             assert r["name_zh"] in page and r["name_en"] in page

@@ -17,7 +17,6 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 
-from credit_grading.binning.fit import binning_table
 from credit_grading.bundle import Bundle, data_fingerprint, write_bundle
 from credit_grading.config import Config
 from credit_grading.config.policy import SupervisionPolicy, load_policy
@@ -61,11 +60,13 @@ def raw_sample(path: Path | str, schema: RegistrySchema, rows: int = 50) -> pd.D
 
 def bundle_reports(result: TrainingResult) -> dict[str, str]:
     """The human-readable reports stored in a bundle beside its specs."""
+    from credit_grading.reports.tables import binning_frame, points_frame
+
     card = result.scorecard
     ev = result.evaluation
     return {
-        "points.csv": to_csv_text(card.points_table()),
-        "binning_tables.csv": to_csv_text(binning_table(card.binning_spec_)),
+        "points.csv": to_csv_text(points_frame(card.spec_)),
+        "binning_tables.csv": to_csv_text(binning_frame(card.binning_spec_)),
         "evaluation.json": json.dumps(ev, indent=1, ensure_ascii=False, default=str),
         "grade_table_development.csv": to_csv_text(pd.DataFrame(ev["grades"]["development"])),
         "grade_table_test.csv": to_csv_text(pd.DataFrame(ev["grades"]["test"])),

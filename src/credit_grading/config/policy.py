@@ -4,7 +4,9 @@ Per tier (A–D, and M for entities not graded): the share of entities drawn for
 inspection (双随机), the most inspections an entity may have in a year, and coded
 measures (green channel, education and guidance, joint punishment, …) with Chinese and
 English labels. ``publication`` says which entities may appear on a published list: those
-in the listed tiers or changed by the listed override rules.
+in the listed tiers or changed by the listed override rules. ``decision`` says who issues a
+decision letter, how long a decision stands, and how the enterprise objects (deadline in days,
+contact, the reference format to quote, e.g. ``XY-{year}{month:02d}-{uscc}``).
 
 >>> policy = load_policy()
 >>> policy.tier("D").inspection_ratio
@@ -48,6 +50,40 @@ class Publication(_Section):
     rules: tuple[str, ...] = ()
 
 
+REFERENCE_FIELDS = {"uscc": "91110000MA01ABCD3X", "as_of": "2025-12-31", "year": 2025, "month": 12, "day": 31,
+                    "decided": "2026-01-15"}  # fmt: skip
+
+
+class Objection(_Section):
+    """The enterprise's right to object (异议): how long it has, whom to contact, the reference to quote."""
+
+    days: int = Field(default=15, ge=1, le=365)
+    contact_zh: str = "作出决定的机关的信用管理部门"
+    contact_en: str = "the credit management office of the issuing authority"
+    reference_format: str = "XY-{year}{month:02d}-{uscc}"
+
+    @model_validator(mode="after")
+    def _reference(self) -> Objection:
+        try:
+            self.reference_format.format(**REFERENCE_FIELDS)
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError(f"objection.reference_format {self.reference_format!r} cannot be filled ({exc}); "
+                             f"it may use the fields {sorted(REFERENCE_FIELDS)}") from None  # fmt: skip
+        return self
+
+    def reference(self, **fields) -> str:
+        return self.reference_format.format(**(REFERENCE_FIELDS | fields))
+
+
+class DecisionPolicy(_Section):
+    """Who issues a rating decision, how long it stands, and how to object to it."""
+
+    authority_zh: str = "（未配置作出决定的机关）"
+    authority_en: str = "(issuing authority not configured)"
+    validity_months: int = Field(default=12, ge=1, le=60)
+    objection: Objection = Field(default_factory=Objection)
+
+
 class SupervisionPolicy(_Section):
     version: str = "1"
     name_zh: str = ""
@@ -55,6 +91,7 @@ class SupervisionPolicy(_Section):
     measures: dict[str, Measure]
     tiers: dict[str, TierPolicy]
     publication: Publication = Field(default_factory=Publication)
+    decision: DecisionPolicy = Field(default_factory=DecisionPolicy)
 
     @model_validator(mode="after")
     def _consistent(self) -> SupervisionPolicy:

@@ -29,6 +29,7 @@ from credit_grading.catalogue import Disclosure, ItemType
 from credit_grading.exceptions import DataError
 from credit_grading.explain import charts
 from credit_grading.explain.core import ExplainResult
+from credit_grading.explain.readable import item_name, item_value, pct
 from credit_grading.grading.publish import mask_text
 from credit_grading.storage import write_atomic
 
@@ -54,6 +55,49 @@ def _plain(v):
     return v
 
 
+class DecisionDocument(dict):
+    """A decision report (the JSON document, schema-valid) that also carries ``page``: the facts
+    its letter shows in people's words — catalogue labels, formatted values, every matched rule
+    with the entity's data, the issuing authority, validity and objection reference. ``page`` is
+    not written to the JSON: it follows from the document, the bundle's catalogue and its policy."""
+
+    page: dict
+
+    def __init__(self, *args, page: dict | None = None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.page = page or {}
+
+
+def _condition_items(cond) -> list[str]:
+    """The catalogue items a rule's condition tests, in order."""
+    if cond.all is not None or cond.any is not None:
+        return list(dict.fromkeys(i for c in (cond.all or cond.any) for i in _condition_items(c)))
+    return [cond.item] if cond.item else []
+
+
+def _add_months(day: dt.date, months: int) -> dt.date:
+    y, m = divmod(day.month - 1 + months, 12)
+    year, month = day.year + y, m + 1
+    last = (dt.date(year + (month == 12), month % 12 + 1, 1) - dt.timedelta(days=1)).day
+    return dt.date(year, month, min(day.day, last))
+
+
+def _letter(policy, uscc: str, as_of: str | None, decided: dt.date) -> dict:
+    d = policy.decision
+    o = d.objection
+    data_day = dt.date.fromisoformat(as_of) if as_of else decided
+    ref = o.reference(uscc=uscc, as_of=data_day.isoformat(), year=data_day.year, month=data_day.month,
+                      day=data_day.day, decided=decided.isoformat())  # fmt: skip
+    return {"authority_zh": d.authority_zh, "authority_en": d.authority_en, "decided": decided.isoformat(),
+            "valid_until": _add_months(decided, d.validity_months).isoformat(), "validity_months": d.validity_months,
+            "objection_days": o.days, "objection_deadline": (decided + dt.timedelta(days=o.days)).isoformat(),
+            "contact_zh": o.contact_zh, "contact_en": o.contact_en, "reference": ref}  # fmt: skip
+
+
+def _logistic(x: float) -> float:
+    return 1.0 / (1.0 + np.exp(-x)) if x > -700 else 0.0
+
+
 def _entity_block(res: ExplainResult, rows: np.ndarray) -> list[dict]:
     """Public entity items per explained row; personal data masked, nothing internal."""
     cat = res.bundle.catalogue
@@ -75,8 +119,11 @@ def _entity_block(res: ExplainResult, rows: np.ndarray) -> list[dict]:
 
 
 def decision_documents(res: ExplainResult, *, reasons: int = 5, input_path: str | None = None,
-                       input_sha256: str | None = None) -> list[dict]:  # fmt: skip
-    """One JSON-ready report per explained row."""
+                       input_sha256: str | None = None) -> list[DecisionDocument]:  # fmt: skip
+    """One JSON-ready report per explained row (each a :class:`DecisionDocument` with its page facts).
+
+    ``input_path`` is recorded by its file name only: a page names its data by name and hash,
+    never by a place in someone's file system."""
     b = res.bundle
     cat = b.catalogue
     policy = b.policy
@@ -87,10 +134,13 @@ def decision_documents(res: ExplainResult, *, reasons: int = 5, input_path: str 
     order = np.argsort(-res.contributions, axis=1, kind="stable")
     top = order[:, :k]
     absorder = np.argsort(-np.abs(res.contributions), axis=1, kind="stable")[:, :8]
-    labels = {f: (cat.item(f).name_zh or f, cat.item(f).name_en or f) if f in cat else (f, f) for f in res.features}
+    labels = {f: item_name(cat, f) for f in res.features}
     entities = _entity_block(res, res.rows)
+    rules = {r.id: r for r in b.model.overrides}
     rule_labels = {r.id: (r.label_zh or r.id, r.label_en or r.id) for r in b.model.overrides}
-    generated = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    now = dt.datetime.now(dt.UTC)
+    generated = now.isoformat(timespec="seconds")
+    input_name = os.path.basename(str(input_path)) if input_path else None
     docs = []
     for i in range(len(g)):
         row = g.iloc[i]
@@ -101,32 +151,37 @@ def decision_documents(res: ExplainResult, *, reasons: int = 5, input_path: str 
             rid = str(row["override"])
             zh, en = rule_labels.get(rid, (str(row.get("override_reason") or rid),) * 2)
             override = {"rule": rid, "label_zh": zh, "label_en": en}
-        reason_list = []
+        reason_list, reason_text = [], []
         for rank, j in enumerate(top[i], start=1):
             c = float(res.contributions[i, j])
             if c <= 0:
                 break
             f = res.features[j]
+            value = _plain(data[f].iloc[i]) if f in data.columns else None
+            typical = _plain(res.typical.get(f))
             reason_list.append({
                 "rank": rank, "item": f, "name_zh": labels[f][0], "name_en": labels[f][1],
-                "value": _plain(data[f].iloc[i]) if f in data.columns else None,
-                "typical_value": _plain(res.typical.get(f)), "contribution": c,
+                "value": value, "typical_value": typical, "contribution": c,
             })  # fmt: skip
+            reason_text.append({"value": item_value(cat, f, value), "typical": item_value(cat, f, typical)})
         sign = 1.0 if res.kind == "shap" else -1.0
         steps = [(labels[res.features[j]][0], sign * float(res.contributions[i, j])) for j in absorder[i]]
         rest = sign * float(res.contributions[i].sum()) - sum(v for _, v in steps)
         if abs(rest) > 1e-12:
             steps.append(("其他 (others)", rest))
-        docs.append({
+        matched = [r for r in str(row.get("rules_matched") or "").split(";") if r]
+        entity = entities[i]
+        as_of = _plain(row.get("as_of"))
+        doc = DecisionDocument({
             "format": FORMAT, "format_version": 1, "generated_at": generated,
-            "entity": entities[i],
-            "as_of": _plain(row.get("as_of")),
+            "entity": entity,
+            "as_of": as_of,
             "decision": {
                 "grade": str(row["grade"]), "tier": tier, "tier_label_zh": tp.label_zh, "tier_label_en": tp.label_en,
                 "model_grade": str(row["model_grade"]), "model_tier": str(row["model_tier"]),
                 "pd": float(row["pd"]), "score": _plain(row.get("score")),
                 "override": override,
-                "rules_matched": [r for r in str(row.get("rules_matched") or "").split(";") if r],
+                "rules_matched": matched,
             },
             "reasons": reason_list,
             "contribution_kind": res.kind,
@@ -134,10 +189,32 @@ def decision_documents(res: ExplainResult, *, reasons: int = 5, input_path: str 
                           "steps": [{"label": lab, "value": v} for lab, v in steps]},
             "measures": policy.measures_of(tier),
             "model": {"name": b.name, "version": b.version, "bundle_sha256": b.sha256, "champion": b.model.champion},
-            "data": {"input": input_path, "input_sha256": input_sha256,
+            "data": {"input": input_name, "input_sha256": input_sha256,
                      "training_data_sha256": b.manifest.get("training_data", {}).get("sha256")},
             "package_version": __version__,
         })  # fmt: skip
+        rule_facts = []
+        for rid in matched:
+            rule = rules.get(rid)
+            zh, en = rule_labels.get(rid, (rid, rid))
+            items = _condition_items(rule.when) if rule is not None else []
+            rule_facts.append({
+                "rule": rid, "label_zh": zh, "label_en": en, "decided": override is not None and override["rule"] == rid,
+                "status_m": rule is not None and rule.then.status is not None,
+                "items": [{"name_zh": item_name(cat, it)[0], "name_en": item_name(cat, it)[1],
+                           "value": item_value(cat, it, _plain(data[it].iloc[i]) if it in data.columns else None)}
+                          for it in items],
+            })  # fmt: skip
+        doc.page = {
+            "entity": {f: item_value(cat, f, entity.get(f)) for f in ("district", "industry", "enterprise_type")
+                       if entity.get(f) is not None},
+            "reasons": reason_text,
+            "rules": rule_facts,
+            "pd": pct(float(row["pd"])),
+            "letter": _letter(policy, entity["uscc"], as_of, now.date()),
+            "catalogue_name": getattr(cat, "name_en", "") or "",
+        }  # fmt: skip
+        docs.append(doc)
     return docs
 
 
@@ -149,12 +226,27 @@ def _template():
     return Environment(autoescape=True, trim_blocks=True, lstrip_blocks=True).from_string(text)
 
 
+def waterfall_svg(doc: dict) -> str:
+    """The waterfall of a report, drawn from zero with an axis; its total also shown as a PD."""
+    wf = doc["waterfall"]
+    steps = [(s["label"], s["value"]) for s in wf["steps"]]
+    total = wf["base"] + sum(v for _, v in steps)
+    pd_text = pct(doc["decision"]["pd"])
+    if wf["unit"] == "log-odds":
+        note = f"→ PD {pct(_logistic(total))}；校准后 calibrated PD {pd_text}"
+        unit = "对数几率 · log-odds of default"
+        start = "起点（平均） · start (average)"
+    else:
+        note = f"分 points → PD {pd_text}"
+        unit = "分数 · score points"
+        start = "起点（最高分） · start (best score)"
+    return charts.waterfall(wf["base"], steps, title="贡献分解 · contributions", unit=unit, start_label=start,
+                            total_label="合计 · total", total_note=note)  # fmt: skip
+
+
 def render_html(doc: dict) -> str:
     """A decision report as one self-contained HTML page (inline SVG, no external assets)."""
-    wf = doc["waterfall"]
-    svg = charts.waterfall(wf["base"], [(s["label"], s["value"]) for s in wf["steps"]],
-                           title="contributions", unit="")  # fmt: skip
-    return _template().render(doc=doc, waterfall_svg=svg)
+    return _template().render(doc=doc, page=getattr(doc, "page", None) or {}, waterfall_svg=waterfall_svg(doc))
 
 
 _KEEP = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
@@ -192,7 +284,8 @@ def write_reports(docs: list[dict], out_dir: Path | str, fmt: str = "both") -> l
     """Write each report as ``<name>.json`` and/or ``<name>.html`` in ``out_dir``, the name being
     :func:`report_file_stem` of the entity's id. Each file is written atomically and always
     inside ``out_dir``: a file name never comes from the data unencoded, and a symbolic link
-    already standing at a report's name is replaced, never followed."""
+    already standing at a report's name is replaced, never followed. With HTML, ``index.html``
+    lists every report written (a sortable table: entity, grade, tier, override)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     root = out.resolve()
@@ -208,4 +301,29 @@ def write_reports(docs: list[dict], out_dir: Path | str, fmt: str = "both") -> l
             text = json.dumps(doc, ensure_ascii=False, indent=1) if suffix == ".json" else render_html(doc)
             write_atomic(target, text)  # replaces a link standing at the name; never writes through it
             written.append(out / target.name)
+    if fmt in ("html", "both") and docs:
+        write_atomic(root / INDEX, render_index(docs))
+        written.append(out / INDEX)
     return written
+
+
+INDEX = "index.html"
+
+
+def render_index(docs: list[dict]) -> str:
+    """A page listing every report written: entity, name, grade, tier, override; sortable by any column."""
+    from jinja2 import Environment
+
+    rows = []
+    for doc in docs:
+        d = doc["decision"]
+        ov = d.get("override")
+        rows.append({"file": report_file_stem(doc["entity"]["uscc"]) + ".html", "uscc": doc["entity"]["uscc"],
+                     "name": doc["entity"].get("enterprise_name") or "", "grade": d["grade"], "tier": d["tier"],
+                     "model_grade": d["model_grade"], "pd": d["pd"], "pd_text": pct(d["pd"]),
+                     "override": f"{ov['label_zh']} · {ov['label_en']}" if ov else "",
+                     "rules": ", ".join(d.get("rules_matched") or [])})  # fmt: skip
+    text = resources.files("credit_grading").joinpath("templates/decision_index.html.j2").read_text("utf-8")
+    env = Environment(autoescape=True, trim_blocks=True, lstrip_blocks=True)
+    generated = docs[0].get("generated_at", "")
+    return env.from_string(text).render(rows=rows, generated=generated, page=getattr(docs[0], "page", {}) or {})
