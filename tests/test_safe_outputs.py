@@ -480,3 +480,17 @@ def test_report_command_never_writes_over_its_input(tmp_path):
     res = runner.invoke(app, ["report", "--model", str(DATA / "bundle_v1"), "--data", str(data), "--out", str(data)])
     assert res.exit_code != 0 and "--data and --out name the same file" in str(res.exception)
     assert data.read_bytes() == before and sorted(tmp_path.iterdir()) == [data]
+
+
+def test_neutralise_leaves_numbers_dates_and_categories_right():
+    import datetime as dt
+
+    from credit_grading.csvsafe import neutralise
+
+    frame = pd.DataFrame({"date": [dt.date(2025, 1, 1), None], "mixed": ["=x", dt.date(2025, 1, 1)],
+                          "n": [-1.5, 2.0], "cat": pd.Categorical(["@a", "b"]),
+                          "s": pd.array(["+1", None], dtype="string")})  # fmt: skip
+    got = neutralise(frame)
+    assert got["date"].tolist() == [dt.date(2025, 1, 1), None] and got["n"].tolist() == [-1.5, 2.0]
+    assert got["mixed"].tolist() == ["'=x", dt.date(2025, 1, 1)]
+    assert got["cat"].astype(str).tolist() == ["'@a", "b"] and got["s"].tolist()[0] == "'+1"

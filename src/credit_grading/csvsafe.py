@@ -54,7 +54,10 @@ def neutralise(frame: pd.DataFrame) -> pd.DataFrame:
                     cols[pos] = col.cat.rename_categories(new)
                     continue
             text = col.astype(object)
-            hit = text.str[:1].isin(TRIGGERS).to_numpy()  # non-text cells give NaN: never a hit
+            try:
+                hit = text.str[:1].isin(TRIGGERS).to_numpy()  # non-text cells give NaN: never a hit
+            except AttributeError:  # no text at all in the column (dates, numbers as objects)
+                hit = np.zeros(len(text), dtype=bool)
             if hit.any():
                 fixed = text.to_numpy(dtype=object, copy=True)
                 fixed[hit] = np.char.add("'", fixed[hit].astype(str)).astype(object)
