@@ -23,7 +23,7 @@ LAYERS = [
     {"training", "service"},
     {"tracking", "mlflow_model", "batch", "spark", "explain"},
     {"reports"},
-    {"pipeline", "objections"},
+    {"pipeline", "objections", "demo"},
     {"cli"},
 ]
 
