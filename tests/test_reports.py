@@ -200,7 +200,21 @@ def test_monitoring_flags_drift_and_backtests(bundle, labelled, tmp_path):
     same = validate_table(generate_registry(20_000, seed=82, as_of="2026-12-31").table, schema_).data
     drifted = validate_table(generate_registry(20_000, seed=82, as_of="2026-12-31", drift=2.5).table, schema_).data
     calm = monitor(bundle, labelled, same)
-    assert calm["grade_psi"]["flag"] == "stable" and not calm["breaches"]
+    assert calm["grade_psi"]["flag"] == "stable" and not calm["breaches_by_section"]["stability"]
+    # The verdict covers every section: a red backtest (either direction) is a breach, never "no threshold breached".
+    reds = [g for g in calm["backtest"]["grades"] if g["jeffreys_light"] == "red"]
+    assert len(calm["breaches_by_section"]["backtest"]) == len(reds) and set(calm["breaches"]) >= set(
+        calm["breaches_by_section"]["backtest"]
+    )
+    verdict = {v["section"].split(" · ")[1]: v["status"] for v in calm["verdict"]}
+    assert (
+        verdict["Backtest"] == ("breached" if reds else verdict["Backtest"]) and verdict["Grade distribution"] == "ok"
+    )
+    if reds:
+        assert "No threshold breached" not in render_monitoring_html(calm)
+    for g in calm["backtest"]["grades"]:  # two-sided: fewer defaults than the PD said is flagged too
+        if g["count"] and g["jeffreys_p"] > 0.995:
+            assert g["jeffreys_light"] == "red" and g["direction"] == "over"
     assert calm["migration"]["matched"] == 20_000 and calm["backtest"]["rows"] == 20_000
     hot = monitor(bundle, labelled, drifted)
     assert hot["breaches"] and hot["grade_psi"]["psi"] > calm["grade_psi"]["psi"]
@@ -215,6 +229,13 @@ def test_monitoring_flags_drift_and_backtests(bundle, labelled, tmp_path):
     assert ok.exit_code == 0, ok.output
     alarm = runner.invoke(app, [*args, "--current", str(cur2), "--out", str(tmp_path / "m2")])
     assert alarm.exit_code == 3
+    quiet = runner.invoke(app, [*args, "--current", str(cur2), "--out", str(tmp_path / "m3"), "--fail-on", "none"])
+    assert quiet.exit_code == 0, quiet.output
+    rep = json.loads((tmp_path / "m1" / "monitoring.json").read_text())
+    strict = runner.invoke(app, [*args, "--current", str(cur), "--out", str(tmp_path / "m4"), "--fail-on", "backtest"])
+    assert strict.exit_code == (3 if rep["breaches_by_section"]["backtest"] else 0), strict.output
+    anyone = runner.invoke(app, [*args, "--current", str(cur), "--out", str(tmp_path / "m5"), "--fail-on", "any"])
+    assert anyone.exit_code == (3 if rep["breaches"] else 0)
     assert json.loads((tmp_path / "m2" / "monitoring.json").read_text())["breaches"]
     assert (tmp_path / "m2" / "monitoring.html").exists()
 

@@ -121,7 +121,7 @@ def train_pipeline(
     from credit_grading.reports import render_profiles_html, render_validation_html, validation_report
 
     rep = validation_report(bundle, result.splits.test, n_boot=validation_bootstrap, seed=config.split.seed)
-    rep["model"]["bundle_sha256"] = None  # the report is part of the bundle it describes
+    rep["model"]["bundle_sha256"] = None  # the report is part of the bundle it describes; the page says so
     reports = bundle_reports(result) | {
         "validation_report.json": json.dumps(rep, ensure_ascii=False, indent=1, default=str),
         "validation_report.html": render_validation_html(rep),

@@ -14,6 +14,13 @@ from credit_grading.cli import ModelOpt, app, err, esc, out
 from credit_grading.exceptions import CreditGradingError
 
 
+class FailOn(StrEnum):
+    stability = "stability"
+    backtest = "backtest"
+    any = "any"
+    none = "none"
+
+
 class ReportFormat(StrEnum):
     html = "html"
     json = "json"
@@ -105,11 +112,16 @@ def monitor(
     reference: Annotated[Path, typer.Option("--reference", help="The reference registry (e.g. last month).")],
     current: Annotated[Path, typer.Option("--current", help="The current registry.")],
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Folder for monitoring.html and monitoring.json.")],
+    fail_on: Annotated[
+        FailOn, typer.Option("--fail-on", help="Which breaches exit with code 3: stability, backtest, any or none.")
+    ] = FailOn.stability,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show MLflow's own messages.")] = False,
 ) -> None:
-    """Monitor stability (PSI/CSI), grade shift, migration and a backtest; exit 3 on a breached threshold."""
+    """Monitor stability (PSI/CSI), grade shift, migration and a two-sided backtest; exit 3 on a breach
+    of the kind named by --fail-on (stability by default)."""
     from credit_grading.reports import monitor as run_monitor
     from credit_grading.reports import render_monitoring_html
+    from credit_grading.reports.monitor import breached
     from credit_grading.storage import write_atomic
     from credit_grading.tracking import resolve_model
 
@@ -121,6 +133,9 @@ def monitor(
     g = rep["grade_psi"]
     out.print(f"Grade PSI {g['psi']:.4f} ({g['flag']}); {len(rep['characteristics'])} characteristics checked; "
               f"report in {esc(out_dir)}.")  # fmt: skip
-    if rep["breaches"]:
-        err.print("Thresholds breached:\n  " + "\n  ".join(esc(b) for b in rep["breaches"]))
+    for v in rep["verdict"]:
+        out.print(f"  {esc(v['section'])}: {esc(v['status'])} — {esc(v['text'])}")
+    failing = breached(rep, fail_on.value)
+    if failing:
+        err.print(f"Thresholds breached (--fail-on {fail_on.value}):\n  " + "\n  ".join(esc(b) for b in failing))
         raise typer.Exit(3)

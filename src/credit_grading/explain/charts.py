@@ -142,7 +142,7 @@ def lines(series: list[tuple[str, list[float], list[float]]], *, title: str = ""
 def calibration(rows: list[tuple[str, float, float, float, float]], *, title: str = "") -> str:
     """Predicted PD (diamond) against the observed bad rate (dot) with its interval (whisker) per
     grade, on a logarithmic percentage axis. ``rows``: (grade, predicted, observed, low, high)."""
-    width, height, left, bottom, top, right = 640, 320, 64, 54, 14, 150
+    width, height, left, bottom, top, right = 660, 320, 64, 54, 14, 180
     vals = [v for r in rows for v in r[1:] if v is not None and v == v and v > 0]
     lo = 10 ** math.floor(math.log10(min(vals))) if vals else 1e-3
     hi = 10 ** math.ceil(math.log10(min(max(vals), 1.0))) if vals else 1.0

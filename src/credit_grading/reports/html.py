@@ -25,7 +25,9 @@ def fmt(v) -> str:
 def table(rows: list[dict], columns: list[str] | None = None, *, title: str = "", classes: str | None = None) -> dict:
     """A table section part; ``classes`` names a row key whose value becomes the row's CSS class."""
     cols = columns or (list(rows[0].keys()) if rows else [])
-    if classes in cols:
+    if classes in cols and classes.startswith("_"):
+        cols = [c for c in cols if c != classes]
+    elif classes in cols:
         cols = [c for c in cols if c != classes] + [classes]
     return {"title": title, "columns": cols, "rows": rows, "classes": classes}
 

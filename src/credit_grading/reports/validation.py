@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from credit_grading.binning.fit import binning_table, feature_slots
+from credit_grading.binning.fit import feature_slots
 from credit_grading.bundle import Bundle
 from credit_grading.columns import Columns
 from credit_grading.engine.model import CompiledModel
@@ -25,6 +25,7 @@ from credit_grading.explain.profiles import grade_profiles
 from credit_grading.grading.decide import decide
 from credit_grading.grading.fit import grade_table, records
 from credit_grading.reports.html import render, table
+from credit_grading.reports.tables import binning_frame, points_frame
 from credit_grading.stats import bootstrap_ci, hhi, psi, rank_moves, stability_flag, traffic_light
 
 
@@ -35,6 +36,50 @@ def _roc(y: np.ndarray, risk: np.ndarray, points: int = 101) -> tuple[list[float
     fpr = np.concatenate([[0.0], np.cumsum(1 - ys) / max((1 - ys).sum(), 1)])
     idx = np.unique(np.linspace(0, len(tpr) - 1, points).astype(int))
     return fpr[idx].round(5).tolist(), tpr[idx].round(5).tolist()
+
+
+def feature_names(bundle: Bundle, features) -> dict[str, str]:
+    """Catalogue names ("中文 · English") of ``features``; an item the catalogue lacks keeps its id."""
+    from credit_grading.explain.readable import item_name
+
+    out = {}
+    for f in features:
+        zh, en = item_name(bundle.catalogue, f)
+        out[f] = f if zh == en == f else f"{zh} · {en}"
+    return out
+
+
+def calibration_tests(cal: pd.DataFrame) -> pd.DataFrame:
+    """Two-sided calibration per grade: the Jeffreys posterior's two-sided p-value, its 95% interval
+    of the default rate, the direction of a miss (``under``: more defaults than the PD said,
+    ``over``: fewer) and the traffic light of the two-sided test."""
+    from scipy import stats as st
+
+    out = cal.copy()
+    d = out["bads"].to_numpy(dtype=np.float64)
+    n = out["count"].to_numpy(dtype=np.float64)
+    p = out["jeffreys_p"].to_numpy(dtype=np.float64)
+    two = np.minimum(1.0, 2 * np.minimum(p, 1 - p))
+    out["jeffreys_p_two_sided"] = two
+    with np.errstate(invalid="ignore"):
+        out["observed_low"] = np.where(n > 0, st.beta.ppf(0.025, d + 0.5, n - d + 0.5), np.nan)
+        out["observed_high"] = np.where(n > 0, st.beta.ppf(0.975, d + 0.5, n - d + 0.5), np.nan)
+    out["direction"] = np.where(p < 0.5, "under", "over")
+    out["jeffreys_light"] = [traffic_light(v) for v in two]
+    return out
+
+
+def light_summary(cal: list[dict]) -> dict:
+    """Counts of the grades' lights and the grades that need action (red), with their direction."""
+    lights = [c.get("jeffreys_light", "grey") for c in cal]
+    red = [{"grade": c["grade"], "direction": c.get("direction"), "bad_rate": c.get("bad_rate"),
+            "mean_pd": c.get("mean_pd")} for c in cal if c.get("jeffreys_light") == "red"]  # fmt: skip
+    return {
+        "green": lights.count("green"),
+        "yellow": lights.count("yellow"),
+        "red": lights.count("red"),
+        "red_grades": red,
+    }
 
 
 def discrimination(y: np.ndarray, risk: np.ndarray, *, n_boot: int = 200, seed: int = 0) -> dict:
@@ -125,8 +170,7 @@ def validation_report(bundle: Bundle, data: pd.DataFrame, *, previous: pd.DataFr
         disc["scorecard"] = discrimination(y, -res.score, n_boot=n_boot, seed=seed)
     if res.margin is not None:
         disc["gbm"] = discrimination(y, res.margin, n_boot=n_boot, seed=seed)
-    cal = grade_table(model.scale, res.pd, y)
-    cal["jeffreys_light"] = [traffic_light(p) for p in cal["jeffreys_p"]]
+    cal = calibration_tests(grade_table(model.scale, res.pd, y))
     cal["binomial_light"] = [traffic_light(p) for p in cal["binomial_p"]]
     out = {
         "format": "credit_grading.validation_report", "format_version": 1,
@@ -144,14 +188,23 @@ def validation_report(bundle: Bundle, data: pd.DataFrame, *, previous: pd.DataFr
     }  # fmt: skip
     if model.scorecard is not None:
         out["binning"] = [{"feature": f.name, "iv": f.binning.iv} for f in model.scorecard.features]
-        out["binning_tables"] = list(records(binning_table(_binning_spec(model.scorecard))))
-        out["points"] = list(records(model.scorecard.points_table()))
+        out["binning_tables"] = list(records(binning_frame(_binning_spec(model.scorecard))))
+        points = {(f.name, i): p for f in model.scorecard.features for i, p in enumerate(f.points)}
+        for r in out["binning_tables"]:
+            r["points"] = points.get((r["feature"], r["bin"]))
+        out["points"] = list(records(points_frame(model.scorecard)))
     if model.gbm is not None:
         phi = compiled.gbm.contributions(compiled.gbm.matrix(data))[:, :-1]
         imp = np.abs(phi).mean(axis=0)
         order = np.argsort(-imp)
         out["gbm_importance"] = [{"feature": model.gbm.features[j].name, "mean_abs_shap": float(imp[j])} for j in order]
     out["profiles"] = grade_profiles(bundle, data, graded, compiled=compiled)
+    feats = [c["feature"] for c in out["stability"]["characteristics"]] + [
+        r["feature"] for r in out.get("gbm_importance", [])
+    ]
+    out["names"] = feature_names(bundle, dict.fromkeys(feats))
+    out["rule_labels"] = {r.id: f"{r.label_zh} · {r.label_en}" if r.label_zh else (r.label_en or r.id)
+                          for r in model.overrides}  # fmt: skip
     if previous is not None:
         out["migration"] = migration_matrix(previous, graded)
     return out
@@ -163,58 +216,160 @@ def _binning_spec(card):
     return BinningSpec(tuple(f.binning for f in card.features))
 
 
-def render_validation_html(report: dict, catalogue=None) -> str:
-    """The validation report as one self-contained HTML page."""
+IV_SUSPICIOUS = 0.5
+
+
+def _summary(report: dict) -> list[str]:
+    """The conclusions a committee reads first: each a sentence, the ones to act on first."""
+    from credit_grading.explain.readable import pct
+
     m = report["model"]
-    sections = []
+    d = report["discrimination"][m["champion"]]
+    cal = report["calibration"]
+    ls = light_summary(cal)
+    st = report["stability"]
+    out = []
+    for r in ls["red_grades"]:
+        out.append(f"ACT: grade {r['grade']} is red — observed default rate {pct(r['bad_rate'])} against PD "
+                   f"{pct(r['mean_pd'])} ({'more' if r['direction'] == 'under' else 'fewer'} defaults than predicted); "
+                   "review its calibration.")  # fmt: skip
+    shifted = [report.get("names", {}).get(c["feature"], c["feature"]) for c in st["characteristics"]
+               if c["flag"] == "shifted"]  # fmt: skip
+    if shifted:
+        out.append(f"ACT: characteristics shifted against development (CSI ≥ 0.25): {', '.join(shifted)}.")
+    sus = [report.get("names", {}).get(b["feature"], b["feature"]) for b in report.get("binning", [])
+           if b["iv"] > IV_SUSPICIOUS]  # fmt: skip
+    if sus:
+        out.append(f"CHECK: information value above {IV_SUSPICIOUS} (suspiciously strong; look for leakage): "
+                   f"{', '.join(sus)}.")  # fmt: skip
+    out.append(f"Discrimination: champion {m['champion']} AUC {d['auc']:.3f} (95% CI {d['auc_ci'][0]:.3f}–"
+               f"{d['auc_ci'][1]:.3f}), Gini {d['gini']:.3f}, KS {d['ks']:.3f}.")  # fmt: skip
+    out.append(f"Calibration (two-sided Jeffreys test per grade): {ls['green']} green, {ls['yellow']} yellow, "
+               f"{ls['red']} red of {len(cal)} grades.")  # fmt: skip
+    g = st["grades"]
+    if g["psi"] is not None:
+        out.append(f"Stability: grade distribution PSI {g['psi']:.3f} ({g['flag']}) against the development sample; "
+                   f"{sum(c['flag'] == 'watch' for c in st['characteristics'])} characteristic(s) to watch, "
+                   f"{len(shifted)} shifted.")  # fmt: skip
+    conc = report["concentration"]
+    out.append(f"Concentration: Herfindahl index {conc['hhi']:.3f}; the largest grade holds {pct(conc['max_share'])}.")
+    changed = sum(r["changed"] for r in report["overrides"])
+    out.append(f"Overrides changed {changed:,} decisions ({pct(changed / max(report['data']['rows'], 1))} of rows).")
+    return out
+
+
+_BIN_KIND = {"special": "特殊值 · special", "missing": "缺失 · missing"}
+
+
+def _bin_label(r: dict) -> str:
+    return r["label"] if r["kind"] == "regular" else _BIN_KIND.get(r["kind"], r["kind"])
+
+
+def _signoff() -> str:
+    rows = [("验证人 Validated by", "姓名、日期 · name, date"), ("模型负责人 Model owner", "姓名、日期 · name, date"),
+            ("信用委员会 Credit committee", "决议：批准 / 有条件批准 / 不批准 · approved / approved with conditions / "
+             "not approved"), ("委员会主席 Chair", "签字、日期 · signature, date")]  # fmt: skip
+    body = "".join(f"<tr><th>{a}</th><td><span class='small'>{b}</span></td></tr>" for a, b in rows)
+    return f'<table class="signoff">{body}</table>'
+
+
+def render_validation_html(report: dict, catalogue=None) -> str:
+    """The validation report as one self-contained HTML page (prints on A4)."""
+    from credit_grading.explain.readable import pct
+
+    m = report["model"]
+    names = report.get("names", {})
+    name = lambda f: names.get(f, f)  # noqa: E731
+    data = report["data"]
+    sections = [{"title": "结论 · Executive summary", "items": _summary(report)}]
+    dates = ", ".join(data.get("as_of") or []) or "—"
+    sections.append({"title": "样本 · Sample", "paragraphs": [
+        f"Snapshot date(s): {dates}. {data['rows']:,} entities with a known outcome, "
+        f"{round(data['rows'] * data['bad_rate']):,} of them defaulted within 12 months (bad rate {pct(data['bad_rate'])})."]})  # fmt: skip
     disc = report["discrimination"]
-    rows = [{"model": k, "AUC": v["auc"], "AUC 95% CI": f"{v['auc_ci'][0]:.4f} – {v['auc_ci'][1]:.4f}",
-             "Gini": v["gini"], "Gini 95% CI": f"{v['gini_ci'][0]:.4f} – {v['gini_ci'][1]:.4f}", "KS": v["ks"],
+    rows = [{"model": k + (" (champion)" if k == m["champion"] else ""), "AUC": v["auc"],
+             "AUC 95% CI": f"{v['auc_ci'][0]:.4f} – {v['auc_ci'][1]:.4f}", "Gini": v["gini"],
+             "Gini 95% CI": f"{v['gini_ci'][0]:.4f} – {v['gini_ci'][1]:.4f}", "KS": v["ks"],
              "KS 95% CI": f"{v['ks_ci'][0]:.4f} – {v['ks_ci'][1]:.4f}"} for k, v in disc.items()]  # fmt: skip
-    roc = charts.lines([(k, v["roc"]["fpr"], v["roc"]["tpr"]) for k, v in disc.items()], title="ROC")
-    sections.append({"title": "区分能力 · Discrimination", "svgs": [roc],
-                     "paragraphs": [f"Bootstrap intervals from {next(iter(disc.values()))['bootstrap']} seeded resamples."],
+    roc = charts.lines([(f"{k} AUC {v['auc']:.3f}", v["roc"]["fpr"], v["roc"]["tpr"]) for k, v in disc.items()],
+                       title="ROC")  # fmt: skip
+    sections.append({"title": "区分能力 · Discrimination (champion and challenger)", "svgs": [roc],
+                     "paragraphs": [f"Champion: {m['champion']}. Intervals from "
+                                    f"{next(iter(disc.values()))['bootstrap']} seeded bootstrap resamples."],
                      "tables": [table(rows)]})  # fmt: skip
-    cal_cols = ["grade", "tier", "pd_max", "count", "share", "bads", "bad_rate", "mean_pd", "jeffreys_p", "binomial_p"]
-    sections.append({"title": "校准 · Calibration per grade",
-                     "tables": [table(report["calibration"], [*cal_cols, "jeffreys_light"], classes="jeffreys_light")]})  # fmt: skip
+    cal = report["calibration"]
+    chart = charts.calibration([(c["grade"], c["mean_pd"], c["bad_rate"], c.get("observed_low"), c.get("observed_high"))
+                                for c in cal if c["count"]], title="calibration")  # fmt: skip
+    cal_rows = [{"grade": c["grade"], "tier": c["tier"], "PD up to": pct(c["pd_max"]), "entities": c["count"],
+                 "share": pct(c["share"]), "defaults": c["bads"], "observed": pct(c["bad_rate"]),
+                 "predicted PD": pct(c["mean_pd"]),
+                 "95% interval": f"{pct(c.get('observed_low'))} – {pct(c.get('observed_high'))}",
+                 "p (two-sided)": f"{c.get('jeffreys_p_two_sided', float('nan')):.3g}",
+                 "light": c["jeffreys_light"]} for c in cal]  # fmt: skip
+    sections.append({"title": "校准 · Calibration per grade", "svgs": [chart], "paragraphs": [
+        "Per grade, the observed default rate with its 95% Jeffreys interval against the mean predicted PD. A grade is "
+        "red when the two-sided Jeffreys p-value is below 0.01, yellow below 0.05 (too many or too few defaults)."],
+        "tables": [table(cal_rows, classes="light")]})  # fmt: skip
     conc = report["concentration"]
     sections.append({"title": "集中度 · Concentration",
-                     "paragraphs": [f"Herfindahl index {conc['hhi']:.4f}; the largest grade holds {conc['max_share']:.1%}."]})  # fmt: skip
+                     "paragraphs": [f"Herfindahl index {conc['hhi']:.4f}; the largest grade holds {pct(conc['max_share'])}."]})  # fmt: skip
     st = report["stability"]
     g = st["grades"]
     paras = [f"Grade distribution PSI against the development sample: {g['psi']:.4f} ({g['flag']})."
              if g["psi"] is not None else "No development grade distribution in this bundle."]  # fmt: skip
+    csi = [{"characteristic": name(c["feature"]), "CSI": c["csi"], "unseen levels": c["unseen"], "flag": c["flag"]}
+           for c in st["characteristics"]]  # fmt: skip
     sections.append({"title": "稳定性 · Stability", "paragraphs": paras,
-                     "tables": [table(st["characteristics"], ["feature", "csi", "unseen", "flag"], classes="flag",
-                                      title="Characteristic stability (CSI)")]})  # fmt: skip
-    sections.append({"title": "冠军与挑战者 · Champion and challenger", "paragraphs": [f"Champion: {m['champion']}."],
-                     "tables": [table(report["champion_challenger"])]})  # fmt: skip
+                     "tables": [table(csi, classes="flag", title="Characteristic stability (CSI)")]})  # fmt: skip
     if "binning" in report:
-        sections.append({"title": "分箱与IV · Binning and IV", "tables": [
-            table(sorted(report["binning"], key=lambda r: -r["iv"])),
-            table(report["binning_tables"], ["feature", "bin", "label", "count", "count_event", "event_rate", "woe", "iv"],
-                  title="Binning tables")]})  # fmt: skip
-        sections.append({"title": "评分表 · Points", "tables": [table(report["points"])]})
+        ivs = [{"characteristic": name(b["feature"]), "IV": b["iv"],
+                "note": "suspicious (IV > 0.5)" if b["iv"] > IV_SUSPICIOUS else "",
+                "_class": "suspicious" if b["iv"] > IV_SUSPICIOUS else ""}
+               for b in sorted(report["binning"], key=lambda r: -r["iv"])]  # fmt: skip
+        sections.append({"title": "分箱与IV · Binning and information value", "paragraphs": [
+            "One table per characteristic of the scorecard: its bins, entities, event rate, WoE, IV and points. "
+            "Special and missing bins that hold no entity are left out."],
+            "tables": [table(ivs, ["characteristic", "IV", "note"], classes="_class")]})  # fmt: skip
+        by_feature: dict[str, list[dict]] = {}
+        for r in report["binning_tables"]:
+            if r["kind"] != "regular" and not r["count"]:
+                continue
+            by_feature.setdefault(r["feature"], []).append(r)
+        for f, bins in by_feature.items():
+            rows = [{"bin": _bin_label(r), "entities": r["count"], "events": r["count_event"],
+                     "event rate": pct(r["event_rate"]), "WoE": r["woe"], "IV": r["iv"], "points": r.get("points")}
+                    for r in bins]  # fmt: skip
+            sections.append({"title": name(f), "level": 3,
+                             "svgs": [charts.rate_bars([(_bin_label(r), r["event_rate"]) for r in bins])],
+                             "tables": [table(rows)]})  # fmt: skip
     if "gbm_importance" in report:
         imp = report["gbm_importance"]
-        sections.append({"title": "GBM 重要性 · GBM importance (mean |SHAP|)",
-                         "svgs": [charts.bars([(r["feature"], r["mean_abs_shap"]) for r in imp[:15]])],
-                         "tables": [table(imp)]})  # fmt: skip
-    sections.append({"title": "调整 · Overrides", "tables": [table(report["overrides"])]})
+        sections.append({"title": "GBM 重要性 · GBM importance (mean |SHAP|, log-odds)",
+                         "svgs": [charts.bars([(name(r["feature"]).split(" · ")[0], r["mean_abs_shap"])
+                                               for r in imp[:15]])]})  # fmt: skip
+    labels = report.get("rule_labels", {})
+    ov = [{"rule": labels.get(r["rule"], r["label"] or r["rule"]), "matched": r["matched"],
+           "matched share": pct(r["matched_rate"]), "changed": r["changed"], "changed share": pct(r["changed_rate"])}
+          for r in report["overrides"]]  # fmt: skip
+    sections.append({"title": "调整 · Overrides", "tables": [table(ov)]})
     if "migration" in report:
         mig = report["migration"]
-        rows = [
-            {"from \\ to": t, **dict(zip(mig["tiers"], r, strict=True))}
-            for t, r in zip(mig["tiers"], mig["counts"], strict=True)
-        ]
+        rows = [{"from \\ to": t, **{t2: f"{c:,} ({pct(r)})" if r is not None else f"{c:,}"
+                                       for t2, c, r in zip(mig["tiers"], cs, rs, strict=True)}}
+                for t, cs, rs in zip(mig["tiers"], mig["counts"], mig["rates"], strict=True)]  # fmt: skip
         sections.append({"title": "迁移 · Migration", "paragraphs": [
             f"{mig['matched']:,} entities in both gradings; upgrades {mig['upgrades']:,}, downgrades {mig['downgrades']:,}."],
             "tables": [table(rows)]})  # fmt: skip
-    sections += profile_sections(report["profiles"])
+    sections.append({"title": "等级画像 · Grade profiles", "paragraphs": [
+        "The SHAP profile of every grade is on its own page (grade_profiles.html / *_profiles.html beside this report)."]})  # fmt: skip
+    sections.append({"title": "签署 · Sign-off", "html": _signoff()})
+    if m.get("bundle_sha256"):
+        basis = f"bundle sha256 {m['bundle_sha256']}"
+    else:
+        basis = "this report is part of the model bundle it describes: the bundle's manifest.json holds the sha256 of every file"
     return render(f"模型验证报告 · Validation report: {m['name']} {m['version']}",
-                  f"bundle sha256 {m['bundle_sha256']} · {report['data']['rows']:,} rows, bad rate "
-                  f"{report['data']['bad_rate']:.4f}", sections)  # fmt: skip
+                  f"champion {m['champion']} · {basis} · {data['rows']:,} rows ({dates}), bad rate "
+                  f"{pct(data['bad_rate'])}", sections)  # fmt: skip
 
 
 def profile_sections(profiles: dict) -> list[dict]:
@@ -225,7 +380,7 @@ def profile_sections(profiles: dict) -> list[dict]:
         if not g["count"]:
             continue
         means = g.get(key, {})
-        top = sorted(means.items(), key=lambda kv: -(kv[1] or 0))[:12]
+        top = sorted(means.items(), key=lambda kv: -abs(kv[1] or 0))[:12]  # by size of contribution, either sign
         dist = g.get("distinguishing", [])
         paras = [f"{g['count']:,} entities, tier {g['tier']}."]
         if dist:
