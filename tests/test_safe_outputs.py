@@ -494,3 +494,17 @@ def test_neutralise_leaves_numbers_dates_and_categories_right():
     assert got["date"].tolist() == [dt.date(2025, 1, 1), None] and got["n"].tolist() == [-1.5, 2.0]
     assert got["mixed"].tolist() == ["'=x", dt.date(2025, 1, 1)]
     assert got["cat"].astype(str).tolist() == ["'@a", "b"] and got["s"].tolist()[0] == "'+1"
+
+
+def test_rescore_writes_ids_in_the_form_validation_read_them(any_id_bundle, tmp_path):
+    """With free-form ids, " a1 " and "a1" are one key: the output carries the trimmed id, once."""
+    from credit_grading.batch import rescore
+
+    table = generate_registry(300, seed=6, as_of="2026-06-30").table
+    col = table.column("uscc").to_pylist()
+    col[0], col[1], col[2] = "  ../x  ", "=id\t", "plain"
+    table = table.set_column(table.column_names.index("uscc"), "uscc", pa.array(col))
+    pq.write_table(table, tmp_path / "r.parquet")
+    s = rescore(any_id_bundle, tmp_path / "r.parquet", tmp_path / "g.parquet", chunk_rows=100)
+    got = pq.read_table(tmp_path / "g.parquet").column("uscc").to_pylist()
+    assert s["rows_graded"] == 300 and got[:3] == ["../x", "=id", "plain"]

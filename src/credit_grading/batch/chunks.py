@@ -59,14 +59,10 @@ class ChunkGrader:
         """
         opts = self.options
         lo, hi = np.searchsorted(duplicates, [offset, offset + table.num_rows])
-        res = validate_table(table, self.schema, row_offset=offset, source=self.source,
+        res = validate_table(table, self.schema, row_offset=offset, source=self.source, chunk=True,
                              duplicate_rows=duplicates[lo:hi] - offset, keep_columns=self.needed)  # fmt: skip
         data = res.data
-        keep = data.index.to_numpy(dtype=np.int64) - offset - 1
-        ids = table.column(self.schema.id_column).take(pa.array(keep))
-        if pa.types.is_dictionary(ids.type):
-            ids = ids.cast(ids.type.value_type)
-        ids = ids.combine_chunks() if isinstance(ids, pa.ChunkedArray) else ids
+        ids = res.ids  # in the key's normal form (trimmed where the id format allows), as validation read them
         as_of = None
         if self.schema.as_of_column:
             as_of = pa.array(data[self.schema.as_of_column].to_numpy(dtype="datetime64[D]"), type=pa.date32())
