@@ -56,6 +56,17 @@ def _cli(*args, env=None, cwd=None):
                           env={**os.environ, **(env or {})}, cwd=cwd)  # fmt: skip
 
 
+def _config_trusting(key, tmp_path: Path) -> Path:
+    """A config whose security.trusted_keys names ``key``'s public file, next to it."""
+    cfg = tmp_path / "conf" / "c.yaml"
+    cfg.parent.mkdir()
+    shutil.copy(key.public_path, cfg.parent / "ours.pub.pem")
+    default = (ROOT / "configs" / "default.yaml").read_text().replace("catalogue: catalogue.yaml",
+                                                                      f"catalogue: {ROOT / 'configs' / 'catalogue.yaml'}")  # fmt: skip
+    cfg.write_text(default + "\nsecurity:\n  trusted_keys:\n    - ours.pub.pem\n")
+    return cfg
+
+
 def test_keygen_writes_a_private_key_for_its_owner_only_and_never_overwrites(tmp_path):
     res = runner.invoke(app, ["models", "keygen", "--out", str(tmp_path / "k")], terminal_width=200)
     assert res.exit_code == 0, res.output
@@ -195,12 +206,7 @@ def test_the_command_line_refuses_an_unsigned_bundle_under_trusted_keys(model, k
 
 def test_models_verify_prints_hashes_and_the_signature_with_keys_from_a_config(model, keys, tmp_path):
     ours, theirs = keys
-    cfg = tmp_path / "conf" / "c.yaml"
-    cfg.parent.mkdir()
-    shutil.copy(ours.public_path, cfg.parent / "ours.pub.pem")
-    default = (ROOT / "configs" / "default.yaml").read_text().replace("catalogue: catalogue.yaml",
-                                                                      f"catalogue: {ROOT / 'configs' / 'catalogue.yaml'}")  # fmt: skip
-    cfg.write_text(default + "\nsecurity:\n  trusted_keys:\n    - ours.pub.pem\n")
+    cfg = _config_trusting(ours, tmp_path)
     loaded = load_config(cfg)
     assert config_trusted_keys(loaded) == (str(cfg.parent / "ours.pub.pem"),)
     assert "security" not in loaded.model_dump(mode="json")  # a machine's trust is not written into bundles
@@ -245,12 +251,7 @@ def test_a_signed_bundle_registered_in_mlflow_keeps_its_signature(model, keys, t
 
 def test_rescore_takes_trusted_keys_from_its_config(model, keys, tmp_path):
     ours, _ = keys
-    cfg = tmp_path / "conf" / "c.yaml"
-    cfg.parent.mkdir()
-    shutil.copy(ours.public_path, cfg.parent / "ours.pub.pem")
-    default = (ROOT / "configs" / "default.yaml").read_text().replace("catalogue: catalogue.yaml",
-                                                                      f"catalogue: {ROOT / 'configs' / 'catalogue.yaml'}")  # fmt: skip
-    cfg.write_text(default + "\nsecurity:\n  trusted_keys:\n    - ours.pub.pem\n")
+    cfg = _config_trusting(ours, tmp_path)
     reg = tmp_path / "r.csv"
     assert _cli("synth", "-n", "300", "--out", str(reg)).returncode == 0
     args = ["rescore", "--model", str(model), "--input", str(reg), "--output", str(tmp_path / "g.parquet"),
