@@ -5,6 +5,15 @@ model is loaded: no cloudpickle, no pickle anywhere. ``load_context`` loads the 
 hash checked) and compiles it; ``predict`` grades raw registry rows and returns one row per
 input row — graded rows with their results, rejected rows with ``status = rejected`` and their
 reasons.
+
+What it takes: any pandas DataFrame an analyst has at hand — from ``pd.read_parquet``
+(categoricals, ``datetime.date`` objects, nullable integers, Arrow-backed columns with
+``dtype_backend="pyarrow"``), from ``pd.read_csv`` (text, floats for integers with gaps) or
+built by hand. The signature names every column and says which are required; it leaves their
+types to the model, whose registry validation checks each value and returns a row it cannot
+grade as ``rejected`` with its reason rather than failing the whole call. MLflow's wrapper
+accepts only pandas (and dict/list) input, so an Arrow table goes in as ``table.to_pandas()``
+or straight to ``model.unwrap_python_model().predict(None, table)``.
 """
 
 from __future__ import annotations
@@ -22,6 +31,7 @@ class CreditGradingModel(PythonModel):
         self.grader = BundleGrader(load_bundle(context.artifacts["bundle"]))
 
     def predict(self, context, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
+        """Grade ``model_input`` (a pandas DataFrame, or a pyarrow Table when called unwrapped)."""
         return self.grader.predict(model_input)
 
 

@@ -125,20 +125,42 @@ def git_commit() -> str:
 
 
 def input_schema(schema: RegistrySchema):
-    """The MLflow input schema of raw registry rows (columns not required by the contract optional)."""
-    from mlflow.types import ColSpec, Schema
+    """The MLflow input schema of raw registry rows: every column by name, required or optional.
 
-    kinds = {ItemType.NUMERIC: "double", ItemType.FLAG: "double", ItemType.CATEGORICAL: "string",
-             ItemType.DATE: "datetime", ItemType.TEXT: "string"}  # fmt: skip
-    cols = [ColSpec("string", schema.id_column)]
-    if schema.as_of_column:
-        cols.append(ColSpec("datetime", schema.as_of_column))
+    Column types are ``Any``: the model's own registry validation checks each value and returns
+    a row it cannot grade as ``rejected`` with its reason. MLflow's type enforcement would refuse
+    the whole call for what analysts pass every day (categoricals and ``datetime.date`` objects
+    from ``read_parquet``, floats for integers with gaps from ``read_csv``). The expected type of
+    each column is in the registered model's description and in ``input_columns.json``.
+    """
+    from mlflow.types.schema import AnyType, ColSpec, Schema
+
     required = set(schema.required_columns)
+    cols = [ColSpec(AnyType(), schema.id_column)]
+    if schema.as_of_column:
+        cols.append(ColSpec(AnyType(), schema.as_of_column))
     for item in schema.input_items:
-        cols.append(ColSpec(kinds[item.type], item.id, required=item.id in required))
+        cols.append(ColSpec(AnyType(), item.id, required=item.id in required))
     if schema.target_column:  # accepted (and ignored) so that labelled rows can be graded too
-        cols.append(ColSpec("double", schema.target_column, required=False))
+        cols.append(ColSpec(AnyType(), schema.target_column, required=False))
     return Schema(cols)
+
+
+def input_columns(schema: RegistrySchema) -> list[dict]:
+    """Each input column with its expected kind and whether it is required (logged beside the model)."""
+    kinds = {ItemType.NUMERIC: "number", ItemType.FLAG: "0/1 flag", ItemType.CATEGORICAL: "text (a catalogue level)",
+             ItemType.DATE: "date", ItemType.TEXT: "text"}  # fmt: skip
+    required = set(schema.required_columns)
+    features = {f.id for f in schema.catalogue.features}
+    rows = [{"column": schema.id_column, "kind": f"text ({schema.id_format})", "required": True, "role": "id"}]
+    if schema.as_of_column:
+        rows.append({"column": schema.as_of_column, "kind": "date", "required": True, "role": "as of"})
+    for item in schema.input_items:
+        rows.append({"column": item.id, "kind": kinds[item.type], "required": item.id in required,
+                     "role": "feature" if item.id in features else "input"})  # fmt: skip
+    if schema.target_column:
+        rows.append({"column": schema.target_column, "kind": "0/1", "required": False, "role": "target (ignored)"})
+    return rows
 
 
 @dataclass(frozen=True)
