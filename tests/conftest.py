@@ -1,6 +1,15 @@
-"""Shared fixtures. Everything random is seeded."""
+"""Shared fixtures. Everything random is seeded.
+
+Every test writes inside a temporary directory: the session runs in a temporary working
+directory with its own audit database and MLflow store (a test that needs a store of its own sets
+``MLFLOW_TRACKING_URI`` itself), and the session fails if the repository tree gains a file —
+untracked or ignored, outside ``.venv`` and the caches (see ``tests/test_tree_clean.py``).
+"""
 
 from __future__ import annotations
+
+import subprocess
+from pathlib import Path
 
 import pytest
 from hypothesis import settings
@@ -12,6 +21,60 @@ from credit_grading.synth import generate_registry
 # Property tests draw the same examples on every run.
 settings.register_profile("seeded", derandomize=True, deadline=None)
 settings.load_profile("seeded")
+
+ROOT = Path(__file__).resolve().parents[1]
+# Paths a test run may leave in the tree: the environment, caches and build metadata.
+TREE_ALLOWED = (".venv/", "__pycache__/", ".pytest_cache/", ".ruff_cache/", ".hypothesis/", ".ipynb_checkpoints/",
+                "src/credit_grading.egg-info/", "build/", "dist/")  # fmt: skip
+
+
+def tree_files(root: Path = ROOT) -> set[str] | None:
+    """Untracked and ignored files of the git work tree at ``root`` (None outside a git checkout)."""
+    try:
+        res = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all", "--ignored", "-z"], cwd=root,
+                             capture_output=True, timeout=60)  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if res.returncode != 0:
+        return None
+    out = set()
+    for entry in res.stdout.decode("utf-8", "replace").split("\0"):
+        if entry[:2] in ("??", "!!"):
+            path = entry[3:]
+            if not any(path.startswith(a) or f"/{a}" in f"/{path}" for a in TREE_ALLOWED):
+                out.add(path)
+    return out
+
+
+def pytest_sessionstart(session):
+    if not hasattr(session.config, "workerinput"):  # the controller (or the only process) takes the snapshot
+        session.config._tree_before = tree_files()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    before = getattr(session.config, "_tree_before", None)
+    if before is None:
+        return
+    added = sorted((tree_files() or set()) - before)
+    if added:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        text = "the test suite wrote into the repository tree: " + ", ".join(added[:20])
+        if reporter is not None:
+            reporter.write_line(f"FAILED (tree not clean) {text}", red=True)
+        if session.exitstatus == 0:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _writes_stay_in_a_temporary_directory(tmp_path_factory):
+    """The session's working directory, audit database and MLflow store are temporary."""
+    work = tmp_path_factory.mktemp("cwd")
+    mp = pytest.MonkeyPatch()
+    mp.chdir(work)
+    mp.setenv("CREDIT_GRADING_AUDIT_DB", str(work / "credit_grading_audit.db"))
+    mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{work / 'mlflow.db'}")
+    yield work
+    mp.undo()
 
 
 @pytest.fixture(scope="session")
