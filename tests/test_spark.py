@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 
 from credit_grading.bundle import load_bundle
 from credit_grading.cli import app
+from credit_grading.grading.result_schema import schema_of_model
 from credit_grading.registry.io import read_registry_table
 from credit_grading.service import BundleGrader
 from credit_grading.synth import generate_registry
@@ -52,6 +53,7 @@ def test_spark_equals_the_local_engine_row_for_row(spark, registry):
     table, _ = read_registry_table(registry, grader.schema)
     local = grader.predict(table)
     assert len(got) == len(local) == table.num_rows
+    assert tuple(got.columns) == schema_of_model(bundle.model, reasons=3, status=True).names  # the declared schema
     assert (got["status"] == "rejected").sum() == (local["status"] == "rejected").sum() > 300
     key = ["uscc", "status"]
     got = got.sort_values(key, kind="mergesort").reset_index(drop=True)
