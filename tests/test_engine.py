@@ -1,3 +1,8 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -177,3 +182,25 @@ def test_compiled_top_k_equals_the_reference(n_features, n_rows, k, seed):
     ref_idx, ref_val = top_k_shortfall((max_points[:, None] - points).T, k)
     np.testing.assert_array_equal(idx, ref_idx)
     np.testing.assert_array_equal(val, ref_val)
+
+
+# Every module of compiled kernels, inside the engine or not, caches them in the private directory.
+_SRC = Path(__file__).resolve().parents[1] / "src"
+_COMPILED = sorted(
+    ".".join(p.relative_to(_SRC).with_suffix("").parts) for p in (_SRC / "credit_grading").rglob("_*_nb.py")
+)
+_PENDING = {"credit_grading.registry._utf8_nb"}  # does not call configure_numba_cache yet
+
+
+@pytest.mark.skipif(os.name == "nt", reason="POSIX permissions")
+@pytest.mark.parametrize(
+    "module", [pytest.param(m, marks=pytest.mark.xfail(strict=True)) if m in _PENDING else m for m in _COMPILED]
+)
+def test_compiled_modules_cache_kernels_in_the_private_directory(module, tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
+    env["XDG_CACHE_HOME"] = str(tmp_path / "xdg")
+    code = f"import os, {module}, numba.core.config as c; print(os.environ.get('NUMBA_CACHE_DIR'), c.CACHE_DIR)"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stderr
+    want = str(tmp_path / "xdg" / "credit_grading" / "numba")
+    assert proc.stdout.split() == [want, want]

@@ -1,6 +1,10 @@
 """The USCC check as one compiled pass over the Arrow string buffers (imported on first use)."""
 
-from numba import njit
+from credit_grading._numba_cache import configure_numba_cache
+
+configure_numba_cache()  # before numba is imported: its kernel cache goes to a private directory
+
+from numba import njit  # noqa: E402
 
 
 @njit(cache=True, nogil=True)
