@@ -12,7 +12,7 @@ from credit_grading.batch.previous import PreviousGrades
 from credit_grading.bundle import Bundle
 from credit_grading.config.grading import STATUS_M
 from credit_grading.exceptions import DataError
-from credit_grading.grading.grader import TIER_CODES
+from credit_grading.grading.result_schema import TIER_CODES
 from credit_grading.registry.validate import validate_table
 from credit_grading.service import BundleGrader
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from credit_grading.exceptions import DataError
-from credit_grading.grading.grader import TIER_CODES
+from credit_grading.grading.result_schema import TIER_CODES
 
 DEFAULT_CHUNK_ROWS = 250_000
 COMPRESSIONS = ("zstd", "lz4", "snappy", "gzip", "none")

@@ -43,7 +43,7 @@ from credit_grading.batch.writer import OutputWriter
 from credit_grading.bundle import Bundle
 from credit_grading.csvsafe import write_csv
 from credit_grading.exceptions import DataError
-from credit_grading.grading.grader import TIER_CODES
+from credit_grading.grading.result_schema import TIER_CODES
 from credit_grading.registry.io import file_format
 from credit_grading.stats import rank_moves
 from credit_grading.storage import (
