@@ -1,4 +1,4 @@
-"""The architecture's layering (DESIGN.md §2) and light start-up, checked on the source."""
+"""The architecture's layering (docs/architecture.md §1) and light start-up, checked on the source."""
 
 import ast
 import subprocess
