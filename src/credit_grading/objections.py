@@ -309,21 +309,47 @@ def _before_after(oid: int, item: str, claimed: str, note: str, before: dict, af
 
 
 def _before_after_html(report: dict) -> str:
+    """The before/after page: the enterprise, the item corrected, what changed, and both decisions
+    with their rules, measures and waterfalls (an outcome of M explained by its rule)."""
+    from credit_grading.explain.decision import waterfall_svg
+    from credit_grading.explain.readable import pct
     from credit_grading.reports.html import render, table
 
-    rows = [{"": k, "before": v["before"] if not isinstance(v["before"], list) else ", ".join(v["before"]),
-             "after": v["after"] if not isinstance(v["after"], list) else ", ".join(v["after"])}
+    before, after = report["before"], report["after"]
+    ent = before["entity"]
+    item = report["item"]
+    label = next((f"{r['name_zh']} · {r['name_en']}" for d in (before, after) for r in d["reasons"] if r["item"] == item),
+                 item)  # fmt: skip
+    show = lambda k, v: pct(v) if k == "pd" else ", ".join(v) if isinstance(v, list) else v  # noqa: E731
+    names = {"grade": "信用等级 grade", "tier": "监管类别 tier", "model_grade": "模型等级 model grade",
+             "pd": "违约概率 PD", "score": "分数 score", "reasons": "主要原因 reasons"}  # fmt: skip
+    rows = [{"": names.get(k, k), "更正前 before": show(k, v["before"]), "更正后 after": show(k, v["after"])}
             for k, v in report["changed"].items()]  # fmt: skip
-    sections = [{"title": "异议 · Objection", "paragraphs": [f"{report['item']} corrected to {report['claimed']!r}. "
-                                                           f"{report['note']}"]},
+    head = [f"{ent.get('enterprise_name') or ''} · 统一社会信用代码 USCC {ent['uscc']}",
+            f"异议事项 Item objected to: {label} — 更正为 corrected to {report['claimed']!r}.",
+            f"处理意见 Reviewer's note: {report['note'] or '—'}"]  # fmt: skip
+    sections = [{"title": "异议 · Objection", "paragraphs": head},
                 {"title": "变化 · What changed", "tables": [table(rows)] if rows else [],
-                 "paragraphs": [] if rows else ["Nothing in the decision changed."]}]  # fmt: skip
-    for side in ("before", "after"):
-        doc = report[side]
-        reasons = [{"#": r["rank"], "item": f"{r['name_zh']} · {r['name_en']}", "value": r["value"],
-                    "contribution": r["contribution"]} for r in doc["reasons"]]  # fmt: skip
+                 "paragraphs": [] if rows else ["决定没有变化 · Nothing in the decision changed."]}]  # fmt: skip
+    for side, doc in (("更正前 · Before", before), ("更正后 · After", after)):
         d = doc["decision"]
-        sections.append({"title": f"{'更正前 · Before' if side == 'before' else '更正后 · After'}",
-                         "paragraphs": [f"Grade {d['grade']}, tier {d['tier']}, PD {d['pd']:.4f}."],
-                         "tables": [table(reasons)]})  # fmt: skip
-    return render(f"异议处理 · Objection {report['objection']}", report["before"]["entity"]["uscc"], sections)
+        page = getattr(doc, "page", None) or {}
+        paras = [
+            f"{d['tier']} {d.get('tier_label_zh', '')} · {d.get('tier_label_en', '')}; "
+            + ("暂不分类 · not graded" if d["tier"] == "M" else f"grade {d['grade']}, PD {pct(d['pd'])}")
+            + "."
+        ]
+        for r in page.get("rules", []):
+            data = "; ".join(f"{i['name_zh']} {i['name_en']}: {i['value']}" for i in r["items"])
+            paras.append(f"规则 Rule: {r['label_zh']} · {r['label_en']} ({data})"
+                         + (" — 决定了结果 decided the result" if r["decided"] else ""))  # fmt: skip
+        if not page.get("rules") and d.get("rules_matched"):
+            paras.append("规则 Rules: " + ", ".join(d["rules_matched"]))
+        paras.append("监管措施 Measures: " + "; ".join(f"{m['zh']} · {m['en']}" for m in doc["measures"]))
+        reasons = [{"#": r["rank"], "item": f"{r['name_zh']} · {r['name_en']}",
+                    "value": (page.get("reasons") or [{}] * 99)[i].get("value", r["value"]),
+                    "effect": r["contribution"]} for i, r in enumerate(doc["reasons"])]  # fmt: skip
+        sections.append({"title": side, "paragraphs": paras, "svgs": [waterfall_svg(doc)],
+                         "tables": [table(reasons, title="主要原因 · Main reasons")]})  # fmt: skip
+    return render(f"异议处理结果 · Objection {report['objection']}: {ent.get('enterprise_name') or ent['uscc']}",
+                  f"USCC {ent['uscc']} · data as of {before.get('as_of') or '—'}", sections)  # fmt: skip
