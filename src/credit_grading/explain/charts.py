@@ -100,8 +100,9 @@ def bars(values: list[tuple[str, float]], *, title: str = "", unit: str = "") ->
         colour = "#c0392b" if v > 0 else "#27ae60"
         body.append(f'<text x="{left - 6}" y="{y + 13}" text-anchor="end">{escape(label)}</text>')
         body.append(f'<rect x="{x0:.1f}" y="{y + 2}" width="{max(w, 0.5):.1f}" height="{row - 7}" fill="{colour}"/>')
-        body.append(f'<text x="{zero + (w if v >= 0 else -w) + (4 if v >= 0 else -4):.1f}" y="{y + 13}" '
-                    f'text-anchor="{"start" if v >= 0 else "end"}">{v:.3f}{escape(unit)}</text>')  # fmt: skip
+        # The value sits beside the bar's end, or just right of zero for a negative bar (never over a label).
+        tx = zero + w + 4 if v >= 0 else zero + 4
+        body.append(f'<text x="{tx:.1f}" y="{y + 13}" text-anchor="start">{v:.3f}{escape(unit)}</text>')
     return _svg(width, height, body, title)
 
 

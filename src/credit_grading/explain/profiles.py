@@ -75,8 +75,11 @@ def grade_profiles(bundle: Bundle, data: pd.DataFrame, graded: pd.DataFrame, *, 
                                        for j in order if diff[j] > 0]  # fmt: skip
         else:
             entry["distinguishing"] = []
+    from credit_grading.explain.readable import item_name
+
+    names = {f: " · ".join(dict.fromkeys(item_name(bundle.catalogue, f))) for f in features}
     return {"kind": "shap" if model.champion == "gbm" else "points_shortfall", "features": features,
-            "grades": out_grades}  # fmt: skip
+            "grades": out_grades, "names": names}  # fmt: skip
 
 
 def _num(v: float) -> float | None:

@@ -385,10 +385,11 @@ def profile_sections(profiles: dict) -> list[dict]:
         paras = [f"{g['count']:,} entities, tier {g['tier']}."]
         if dist:
             paras.append("Compared with grade " + dist[0]["vs_grade"] + ": " + ", ".join(
-                f"{d['feature']} (+{d['difference']:.3f})" for d in dist))  # fmt: skip
-        typical = [{"feature": f, "typical": v} for f, v in g.get("typical", {}).items()]
+                f"{profiles.get('names', {}).get(d['feature'], d['feature'])} (+{d['difference']:.3f})" for d in dist))  # fmt: skip
+        names = profiles.get("names", {})
+        typical = [{"feature": names.get(f, f), "typical": v} for f, v in g.get("typical", {}).items()]
         out.append({"title": f"等级画像 · Grade profile {g['grade']}", "paragraphs": paras,
-                    "svgs": [charts.bars([(f, v or 0.0) for f, v in top], title=g["grade"])],
+                    "svgs": [charts.bars([(names.get(f, f).split(" · ")[0], v or 0.0) for f, v in top], title=g["grade"])],
                     "tables": [table(typical, title="Typical values")]})  # fmt: skip
     return out
 
