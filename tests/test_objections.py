@@ -360,3 +360,18 @@ def test_killed_resolutions_leave_a_consistent_log_and_rerunning_completes(fresh
             assert e["rerun_code"] in (0, 3) and e["after_rerun"]["status"] == "accepted"
             assert e["after_rerun"]["leftovers"] == []
     assert verify(db).ok
+
+
+def test_the_before_after_page_names_the_old_value_the_reason_the_dates_and_the_reviewer(fresh, tmp_path):
+    db, reg, _out, usccs = fresh
+    item = "overdue_tax_filings_24m"
+    recorded = pq.read_table(reg, filters=[("uscc", "==", usccs[4])]).column(item)[0].as_py()
+    oid = file_objection(usccs[4], item, "0", "所有申报均按时 · all filings on time", db)
+    res = resolve_objection(oid, "accept", "checked with the tax bureau", out_dir=tmp_path / "o", path=db)
+    report = json.loads(Path(res["report"]).read_text(encoding="utf-8"))
+    assert report["old_value"] == str(recorded) and report["reason"].startswith("所有申报均按时")
+    assert report["filed_at"][:10] == report["decided_at"][:10] and "@" in report["resolved_by"]
+    page = (tmp_path / "o" / f"objection_{oid}.html").read_text(encoding="utf-8")
+    assert f"原值 recorded value {str(recorded)!r}" in page.replace("&#39;", "'")
+    for text in ("所有申报均按时", "checked with the tax bureau", report["filed_at"][:10], "审核人 Reviewer"):
+        assert text in page, text

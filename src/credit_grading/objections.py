@@ -170,6 +170,9 @@ def _regrade(run: dict, obj: dict, input_path: Path | str | None) -> tuple[dict,
     after_t = _corrected(before_t, obj["item"], obj["claimed"])
     before = decision_documents(explain_table(bundle, before_t, all_rows=True))[0]
     after_doc = decision_documents(explain_table(bundle, after_t, all_rows=True))[0]
+    item = obj["item"]
+    old = before_t.column(item)[0].as_py() if item in before_t.column_names else None
+    before["old_value"] = None if old is None else str(old)
     return before, after_doc, bundle, src
 
 
@@ -244,6 +247,8 @@ def resolve_objection(objection_id: int, decision: str, note: str, *, out_dir: P
             run = runlog.get_run(con, obj["run_seq"])
             before, after, bundle, src = _regrade(run, obj, input_path)
             report = _before_after(oid, obj["item"], obj["claimed"], note, before, after)
+            report.update(old_value=before.get("old_value"), reason=obj["reason"], filed_at=obj["filed_at"],
+                          decided_at=runlog.now(), resolved_by=_operator())  # fmt: skip
             report.update(run_seq=run["seq"], source={"bundle_path": run["bundle_path"], "bundle_sha256": bundle.sha256,
                                                       "input_path": str(src.resolve()),
                                                       "input_sha256": run["input_sha256"]})  # fmt: skip
@@ -308,6 +313,10 @@ def _before_after(oid: int, item: str, claimed: str, note: str, before: dict, af
             "claimed": claimed, "note": note, "changed": changed, "before": before, "after": after}  # fmt: skip
 
 
+def _day(stamp: str | None) -> str:
+    return (stamp or "—")[:10]
+
+
 def _before_after_html(report: dict) -> str:
     """The before/after page: the enterprise, the item corrected, what changed, and both decisions
     with their rules, measures and waterfalls (an outcome of M explained by its rule)."""
@@ -325,8 +334,13 @@ def _before_after_html(report: dict) -> str:
              "pd": "违约概率 PD", "score": "分数 score", "reasons": "主要原因 reasons"}  # fmt: skip
     rows = [{"": names.get(k, k), "更正前 before": show(k, v["before"]), "更正后 after": show(k, v["after"])}
             for k, v in report["changed"].items()]  # fmt: skip
+    old = report.get("old_value")
     head = [f"{ent.get('enterprise_name') or ''} · 统一社会信用代码 USCC {ent['uscc']}",
-            f"异议事项 Item objected to: {label} — 更正为 corrected to {report['claimed']!r}.",
+            f"异议事项 Item objected to: {label} — 原值 recorded value {'—' if old is None else repr(old)}, "
+            f"更正为 corrected to {report['claimed']!r}.",
+            f"企业陈述的理由 The enterprise's reason: {report.get('reason') or '—'}",
+            f"提出日期 Filed: {_day(report.get('filed_at'))} · 决定日期 Decided: {_day(report.get('decided_at'))}"
+            f" · 审核人 Reviewer: {report.get('resolved_by') or '—'}",
             f"处理意见 Reviewer's note: {report['note'] or '—'}"]  # fmt: skip
     sections = [{"title": "异议 · Objection", "paragraphs": head},
                 {"title": "变化 · What changed", "tables": [table(rows)] if rows else [],

@@ -125,7 +125,7 @@ class Action(_Section):
     """What an override does.
 
     ``tier``/``grade``: put the entity in that tier (its grade nearest the current one) or
-    grade, also when it had status M; ``no_better_than_tier``/``no_better_than_grade``: worsen
+    grade, (status M: the tier's grade nearest the model grade); ``no_better_than_tier``/``no_better_than_grade``: worsen
     a better grade to the best grade allowed (status M stays M); ``status: M``: not graded.
     """
 
