@@ -23,10 +23,26 @@ from credit_grading.columns import Tabular
 from credit_grading.config import Config, load_config
 from credit_grading.engine.gbm import CompiledGbm, encode_matrix
 from credit_grading.exceptions import NotFittedError
+from credit_grading.progress import task
 from credit_grading.scorecard import binary_target
 from credit_grading.specs.gbm import GbmFeature, GbmSpec
 
 _MONOTONE = {Direction.INCREASING: 1, Direction.DECREASING: -1, Direction.NONE: 0}
+
+
+def _progress_callback(bar):
+    """A LightGBM callback advancing ``bar`` by one boosting round, with the validation metric."""
+
+    def callback(env) -> None:
+        res = env.evaluation_result_list or []
+        if res:
+            _data, metric, value, *_ = res[0]
+            bar.advance(**{metric: f"{value:.5f}"})
+        else:
+            bar.advance()
+
+    callback.order = 40  # after early stopping's bookkeeping; it never stops training
+    return callback
 
 
 class GbmModel:
@@ -92,7 +108,7 @@ class GbmModel:
         names = [f.name for f in feats]
         cats = [j for j, f in enumerate(feats) if f.kind == "categorical"]
         logging.getLogger("lightgbm").setLevel(logging.ERROR)
-        with warnings.catch_warnings():
+        with task("boosting rounds", total=cfg.gbm.n_estimators) as bar, warnings.catch_warnings():
             warnings.simplefilter("ignore")
             d_tr = lgb.Dataset(x_tr, y_tr, feature_name=names, categorical_feature=cats, free_raw_data=True)
             d_va = lgb.Dataset(x_va, y_va, reference=d_tr, free_raw_data=True)
@@ -102,9 +118,14 @@ class GbmModel:
                 num_boost_round=cfg.gbm.n_estimators,
                 valid_sets=[d_va],
                 valid_names=["valid"],
-                callbacks=[lgb.early_stopping(cfg.gbm.early_stopping_rounds, verbose=False)]
-                if cfg.gbm.early_stopping_rounds
-                else [],
+                callbacks=[
+                    *(
+                        [lgb.early_stopping(cfg.gbm.early_stopping_rounds, verbose=False)]
+                        if cfg.gbm.early_stopping_rounds
+                        else []
+                    ),
+                    _progress_callback(bar),
+                ],
             )
         best = (
             int(booster.best_iteration or booster.current_iteration())

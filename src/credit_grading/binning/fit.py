@@ -21,6 +21,7 @@ from credit_grading.columns import Columns, Tabular
 from credit_grading.config import BinningConfig
 from credit_grading.engine.slots import categorical_slots, numeric_slots
 from credit_grading.exceptions import DataError
+from credit_grading.progress import task
 from credit_grading.specs.binning import BinningSpec, BinStats, FeatureBinning
 
 _TREND = {Direction.INCREASING: "ascending", Direction.DECREASING: "descending", Direction.NONE: "auto"}
@@ -163,21 +164,25 @@ def fit_binning(
     if len(frame) != len(y):
         raise DataError(f"the data has {len(frame)} rows but the target has {len(y)}")
     params = {f.id: _fit_params(f, cfg) for f in features}
-    process = BinningProcess(
-        variable_names=[f.id for f in features],
-        categorical_variables=[f.id for f in features if f.type is ItemType.CATEGORICAL],
-        max_n_prebins=cfg.max_n_prebins,
-        max_n_bins=cfg.max_n_bins,
-        min_bin_size=cfg.min_bin_size,
-        binning_fit_params=params,
-    )
     logging.getLogger("optbinning").setLevel(logging.WARNING)
-    with warnings.catch_warnings():
+    y_int = y.astype(np.int64)
+    out = []
+    with task("binning", total=len(features)) as bar, warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        process.fit(frame, y.astype(np.int64))
-    out = tuple(_feature_binning(f.id, process.get_binned_variable(f.id), f, params[f.id]) for f in features)
+        for f in features:  # one process per feature (the same fit) so that progress can be shown
+            process = BinningProcess(
+                variable_names=[f.id],
+                categorical_variables=[f.id] if f.type is ItemType.CATEGORICAL else [],
+                max_n_prebins=cfg.max_n_prebins,
+                max_n_bins=cfg.max_n_bins,
+                min_bin_size=cfg.min_bin_size,
+                binning_fit_params={f.id: params[f.id]},
+            )
+            process.fit(frame[[f.id]], y_int)
+            out.append(_feature_binning(f.id, process.get_binned_variable(f.id), f, params[f.id]))
+            bar.advance(item=f.id)
     return BinningSpec(
-        features=out,
+        features=tuple(out),
         missing_woe=cfg.missing_woe,
         unseen_level=str(cfg.unseen_level),
         meta={"rows": len(y), "events": int(y.sum())},
