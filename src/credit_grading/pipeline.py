@@ -85,7 +85,41 @@ def train_pipeline(
     progress: Callable[[str], None] | None = None,
     validation_bootstrap: int = 100,
 ) -> PipelineResult:
-    """Train on a registry file and write (and track) the bundle."""
+    """Train on a registry file and write (and track) the bundle.
+
+    With ``track`` the MLflow run opens before the first step and closes after the model is
+    registered (its duration is the training's); a training that fails leaves a FAILED run.
+    """
+    run = None
+    if track:
+        from credit_grading.tracking import begin_run
+
+        run = begin_run(config.model.name, f"{config.model.name}-training", verbose=verbose)
+    try:
+        return _train_pipeline(config, data_path, out_dir, policy=policy, track=track, verbose=verbose,
+                               overwrite=overwrite, progress=progress, validation_bootstrap=validation_bootstrap,
+                               run=run)  # fmt: skip
+    except BaseException as exc:
+        if run is not None:
+            from credit_grading.tracking import fail_run
+
+            fail_run(run, exc, verbose=verbose)
+        raise
+
+
+def _train_pipeline(
+    config: Config,
+    data_path: Path | str,
+    out_dir: Path | str,
+    *,
+    policy: SupervisionPolicy | None,
+    track: bool,
+    verbose: bool,
+    overwrite: bool,
+    progress: Callable[[str], None] | None,
+    validation_bootstrap: int,
+    run,
+) -> PipelineResult:
     step = progress or (lambda _name: None)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -147,6 +181,8 @@ def train_pipeline(
             sample_input=raw_sample(data_path, RegistrySchema.from_config(config)),
             experiment=config.model.name,
             verbose=verbose,
+            run=run,
+            selection=result.scorecard.selection_,
         )
         timings["tracking"] = time.perf_counter() - t0
     return PipelineResult(bundle, result, loaded.summary(), tracked, timings)

@@ -11,6 +11,7 @@ import typer
 from rich.table import Table
 
 from credit_grading.cli import ConfigOpt, PolicyOpt, app, esc, out
+from credit_grading.exceptions import CreditGradingError
 
 ModelArg = Annotated[str, typer.Argument(help="A bundle directory, models:/NAME/VERSION or models:/NAME@alias.")]
 
@@ -24,6 +25,17 @@ def train(
     no_track: Annotated[bool, typer.Option("--no-track", help="Do not record the run in MLflow.")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing bundle directory.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show MLflow's own messages and warnings.")] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No step lines or progress bars; only the result.")
+    ] = False,
+    promote_if_better: Annotated[
+        bool,
+        typer.Option(
+            "--promote-if-better",
+            help="Point the champion alias at the new version if it beats the current champion on the "
+            "out-of-time AUC of its deciding model (or if there is no champion yet).",
+        ),
+    ] = False,
 ) -> None:
     """Train scorecard, GBM, calibration and grades on a registry; write a bundle; track it in MLflow."""
     from credit_grading.config import load_config
@@ -32,14 +44,15 @@ def train(
     from credit_grading.training import champion_challenger_table
 
     cfg = load_config(config)
+    from credit_grading.progress import TrainingProgress
+
+    if promote_if_better and no_track:
+        raise CreditGradingError("--promote-if-better needs the run tracked in MLflow: drop --no-track")
     steps = [s for s in PIPELINE_STEPS if not (no_track and s == "tracking")]
     t0 = time.perf_counter()
-
-    def progress(step: str) -> None:
-        out.print(f"[{steps.index(step) + 1:>2}/{len(steps)}] {step} [dim](+{time.perf_counter() - t0:.1f} s)[/dim]")
-
-    res = train_pipeline(cfg, data, out_dir, policy=load_policy(policy), track=not no_track, verbose=verbose,
-                         overwrite=overwrite, progress=progress)  # fmt: skip
+    with TrainingProgress(steps, console=out, quiet=quiet) as progress:
+        res = train_pipeline(cfg, data, out_dir, policy=load_policy(policy), track=not no_track, verbose=verbose,
+                             overwrite=overwrite, progress=progress.step)  # fmt: skip
     table = Table(show_header=True, header_style="bold", title="Out-of-time test")
     for col in ("model", "AUC", "Gini", "KS", "Brier"):
         table.add_column(col, justify="left" if col == "model" else "right")
@@ -56,6 +69,10 @@ def train(
         tr = res.tracked
         reg = f", registered as models:/{b.name}/{tr.registered_version}" if tr.registered_version else ""
         out.print(f"MLflow run {tr.run_id}{reg} in {tracking_uri()}.")
+        if promote_if_better and tr.registered_version:
+            from credit_grading.tracking import promote_if_better as promote
+
+            out.print(promote(b.name, tr.registered_version, verbose=verbose).message, soft_wrap=True)
         out.print(f"Browse it with: mlflow ui --backend-store-uri {tracking_uri()}")
 
 
