@@ -2,7 +2,7 @@
 
 Imported only when a kernel is first needed (importing it imports numba). Module-level
 functions are what numba's on-disk cache can key reliably: compiled once per machine, loaded
-from ``__pycache__`` afterwards.
+from the on-disk cache afterwards (see :mod:`credit_grading._numba_cache`).
 """
 
 import numpy as np

@@ -2,7 +2,8 @@
 
 Imported only when a kernel is first needed (importing it imports numba). Module-level
 functions are what numba's on-disk cache can key reliably: compiled once per machine, loaded
-from ``__pycache__`` afterwards.
+from the cache afterwards. The kernels take their arrays in the named tuples of
+:mod:`credit_grading.engine.tree_kernels` and unpack the fields they read at the top.
 """
 
 import numpy as np
@@ -14,30 +15,13 @@ KZ = K_ZERO
 
 
 @njit(cache=True, nogil=True, boundscheck=False)
-def predict_bins(
-    xb,
-    trees,
-    node_start,
-    leaf_start,
-    feature,
-    kind,
-    node_bin,
-    left,
-    right,
-    nanb,
-    zbin,
-    zlo,
-    zhi,
-    dleft,
-    cat_start,
-    cat_words,
-    bits,
-    n_cats,
-    leaf_value,
-    out,
-):  # pragma: no cover
-    # Sum of the given trees' outputs per row. The decision is written out here (not in
-    # a helper) so the loop stays tight.
+def predict_bins(xb, trees, nodes, out):  # pragma: no cover - compiled
+    # Sum of the given trees' outputs per row (nodes: BinnedNodes). The decision is written
+    # out here (not in a helper) so the loop stays tight.
+    node_start, leaf_start, feature, kind = nodes.node_start, nodes.leaf_start, nodes.feature, nodes.kind
+    node_bin, left, right, nanb, zbin = nodes.node_bin, nodes.left, nodes.right, nodes.nan_bin, nodes.zero_bin
+    zlo, zhi, dleft, cat_start = nodes.zero_lo, nodes.zero_hi, nodes.default_left, nodes.cat_start
+    cat_words, bits, n_cats, leaf_value = nodes.cat_words, nodes.bits, nodes.n_cats, nodes.leaf_value
     for r in range(xb.shape[1]):
         s = 0.0
         for j in range(trees.shape[0]):
@@ -150,24 +134,17 @@ def shap_walk(
     st_pzf,
     st_pof,
     st_pfi,
-    feature,
-    threshold,
-    decision,
-    left,
-    right,
-    cat_start,
-    cat_words,
-    bits,
-    node_count,
-    leaf_value,
-    leaf_count,
-):  # pragma: no cover
+    tree,
+):  # pragma: no cover - compiled
     # Path-dependent TreeSHAP of one row, depth first with an explicit stack of pending
     # calls (node, unique depth, parent path base, zero/one fractions, feature). The hot child
     # is pushed last, so it is walked first and the additions to phi come in the same order
     # as in the textbook recursion. A child writes its path above its parent's, so the
     # parent's path is intact when its cold child is walked. (No recursion: numba can cache
-    # this kernel on disk, which it cannot do safely for a recursive one.)
+    # this kernel on disk, which it cannot do safely for a recursive one.) tree: FloatNodes.
+    feature, threshold, decision, left, right = tree.feature, tree.threshold, tree.decision, tree.left, tree.right
+    cat_start, cat_words, bits = tree.cat_start, tree.cat_words, tree.bits
+    node_count, leaf_value, leaf_count = tree.node_count, tree.leaf_value, tree.leaf_count
     top = 0
     st_node[0] = root
     st_ud[0] = 0
@@ -231,96 +208,44 @@ def shap_walk(
 
 
 @njit(cache=True, nogil=True)
-def tree_shap_rows(
-    x,
-    rows,
-    t,
-    node_start,
-    leaf_start,
-    max_depth,
-    feature,
-    threshold,
-    decision,
-    left,
-    right,
-    cat_start,
-    cat_words,
-    bits,
-    node_count,
-    leaf_value,
-    leaf_count,
-    phi,
-):  # pragma: no cover
-    # Adds tree t's SHAP values of x[rows[i]] to phi[i, :] (bias column not touched).
-    if node_start[t + 1] == node_start[t]:
-        return
-    m = max_depth[t] + 1
-    size = m * (m + 1) // 2 + m + 2
-    pf = np.empty(size, dtype=np.int64)
-    pz = np.empty(size)
-    po = np.empty(size)
-    pw = np.empty(size)
-    depth = 2 * m + 2  # pending calls: at most two per level
-    st_node = np.empty(depth, dtype=np.int64)
-    st_ud = np.empty(depth, dtype=np.int64)
-    st_pbase = np.empty(depth, dtype=np.int64)
-    st_pzf = np.empty(depth)
-    st_pof = np.empty(depth)
-    st_pfi = np.empty(depth, dtype=np.int64)
-    for i in range(rows.shape[0]):
-        shap_walk(
-            x[rows[i]],
-            phi[i],
-            node_start[t],
-            pf,
-            pz,
-            po,
-            pw,
-            st_node,
-            st_ud,
-            st_pbase,
-            st_pzf,
-            st_pof,
-            st_pfi,
-            feature,
-            threshold,
-            decision,
-            left,
-            right,
-            cat_start,
-            cat_words,
-            bits,
-            node_count,
-            leaf_value,
-            leaf_count,
-        )
+def tree_shap_rows(x, rows, trees, tree, phi):  # pragma: no cover - compiled
+    # Adds the SHAP values of x[rows[i]] under each of the given trees, tree after tree, to
+    # phi[i, :] (bias column not touched). tree: FloatNodes.
+    node_start, max_depth = tree.node_start, tree.max_depth
+    for j in range(trees.shape[0]):
+        t = trees[j]
+        if node_start[t + 1] == node_start[t]:
+            continue
+        m = max_depth[t] + 1
+        size = m * (m + 1) // 2 + m + 2
+        pf = np.empty(size, dtype=np.int64)
+        pz = np.empty(size)
+        po = np.empty(size)
+        pw = np.empty(size)
+        depth = 2 * m + 2  # pending calls: at most two per level
+        st_node = np.empty(depth, dtype=np.int64)
+        st_ud = np.empty(depth, dtype=np.int64)
+        st_pbase = np.empty(depth, dtype=np.int64)
+        st_pzf = np.empty(depth)
+        st_pof = np.empty(depth)
+        st_pfi = np.empty(depth, dtype=np.int64)
+        for i in range(rows.shape[0]):
+            shap_walk(x[rows[i]], phi[i], node_start[t], pf, pz, po, pw, st_node, st_ud, st_pbase, st_pzf, st_pof,
+                      st_pfi, tree)  # fmt: skip
 
 
 @njit(cache=True, nogil=True, boundscheck=False)
-def cells_eval(
-    xbt,
-    r0,
-    r1,
-    tab_trees,
-    used_start,
-    used_feat,
-    lut_start,
-    lut,
-    value_start,
-    values,
-    phi_start,
-    phis,
-    want_phi,
-    margin,
-    phit,
-    cell,
-):  # pragma: no cover - compiled
+def cells_eval(xbt, r0, r1, tables, want_phi, margin, phit, cell):  # pragma: no cover - compiled
     # Rows r0..r1 of the column-major bins xbt (features, rows). Tree by tree, every row's
     # cell is the sum of its per-feature cell offsets; the cell gives the leaf value and,
     # when asked, the SHAP value of each feature the tree uses (added to phit, which is
     # feature-major for this block). Inner loops run over rows: simple, vectorisable.
+    # tables: CellTables.
+    groups, used_start, used_feat = tables.groups, tables.used_start, tables.used_feat
+    lut_start, lut = tables.lut_start, tables.lut
+    value_start, values, phi_start, phis = tables.value_start, tables.values, tables.phi_start, tables.phis
     n = r1 - r0
-    for j in range(tab_trees.shape[0]):
+    for j in range(groups.shape[0]):
         a = used_start[j]
         b = used_start[j + 1]
         for r in range(n):
@@ -343,9 +268,11 @@ def cells_eval(
 
 
 @njit(cache=True, nogil=True, boundscheck=False)
-def bin_columns(x, r0, r1, categorical, n_cats, bp_start, bp, out):  # pragma: no cover - compiled
+def bin_columns(x, r0, r1, edges, out):  # pragma: no cover - compiled
     # out[f, r] = bin of x[r, f]: numeric, the number of breakpoints below the value (binary
     # search), NaN after them all; categorical, int(x) when listed, else the "rest" bin.
+    # edges: BinEdges.
+    categorical, n_cats, bp_start, bp = edges.categorical, edges.n_cats, edges.start, edges.breakpoints
     for f in range(x.shape[1]):
         a = bp_start[f]
         m = bp_start[f + 1] - a
@@ -393,45 +320,21 @@ def leaf_table(z, v, out):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True, boundscheck=False)
-def leaf_eval(
-    xbt,
-    r0,
-    r1,
-    trees,
-    node_start,
-    feature,
-    kind,
-    node_bin,
-    left,
-    right,
-    nanb,
-    zbin,
-    zlo,
-    zhi,
-    dleft,
-    cat_start,
-    cat_words,
-    bits,
-    n_cats,
-    leaf_first,
-    leaf_plen,
-    pnode,
-    pdir,
-    pslot,
-    leaf_k,
-    leaf_feat_start,
-    leaf_feat,
-    leaf_tab_start,
-    leaf_tab,
-    phit,
-    goes,
-):  # pragma: no cover
+def leaf_eval(xbt, r0, r1, nodes, leaves, phit, goes):  # pragma: no cover - compiled
     # Trees explained leaf by leaf: every split's decision for the row, then for each leaf
     # the pattern of path features the row follows, and that pattern's row of the leaf's
     # table. Rows r0..r1; phit is feature-major for the block. The decision is the one in
     # predict_bins, written out again on purpose: as a helper function (even inlined by
     # numba) the node loop ran about ten times slower.
     # Tree by tree over the block's rows, so one tree's tables stay in cache meanwhile.
+    # nodes: BinnedNodes; leaves: LeafTables.
+    node_start, feature, kind, node_bin = nodes.node_start, nodes.feature, nodes.kind, nodes.node_bin
+    nanb, zbin, zlo, zhi, dleft = nodes.nan_bin, nodes.zero_bin, nodes.zero_lo, nodes.zero_hi, nodes.default_left
+    cat_start, cat_words, bits, n_cats = nodes.cat_start, nodes.cat_words, nodes.bits, nodes.n_cats
+    trees, leaf_first, leaf_plen = leaves.trees, leaves.leaf_first, leaves.leaf_plen
+    pnode, pdir, pslot, leaf_k = leaves.pnode, leaves.pdir, leaves.pslot, leaves.leaf_k
+    leaf_feat_start, leaf_feat = leaves.leaf_feat_start, leaves.leaf_feat
+    leaf_tab_start, leaf_tab = leaves.leaf_tab_start, leaves.leaf_tab
     for j in range(trees.shape[0]):
         t = trees[j]
         a = node_start[t]

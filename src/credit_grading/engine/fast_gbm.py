@@ -25,10 +25,19 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 import numpy as np
 
-from credit_grading.engine.tree_kernels import build, expected_values
+from credit_grading.engine.tree_kernels import (
+    BinEdges,
+    BinnedNodes,
+    CellTables,
+    FloatNodes,
+    LeafTables,
+    compiled,
+    expected_values,
+)
 from credit_grading.engine.trees import K_ZERO, bin_matrix, bin_representatives, feature_bins, parse_model
 
 BLOCK = 1 << 13  # rows per block: the block's cells and SHAP values stay in cache
@@ -36,6 +45,17 @@ BLOCK = 1 << 13  # rows per block: the block's cells and SHAP values stay in cac
 
 def _threads(threads: int | None) -> int:
     return max(1, threads or int(os.environ.get("CREDIT_GRADING_THREADS", 0)) or (os.cpu_count() or 1))
+
+
+@dataclass
+class Tables:
+    """How each tree is explained: by cell tables (``cells``), leaf tables (``leafwise``,
+    ``None`` when no tree is) or the recursion (``direct``, tree indices)."""
+
+    cells: CellTables
+    trees_tabulated: int  # trees in the cell tables
+    leafwise: LeafTables | None
+    direct: np.ndarray
 
 
 class FastGbm:
@@ -52,39 +72,49 @@ class FastGbm:
         self.max_cells = max_cells
         self.max_path_features = max_path_features
         self.max_leaf_table_values = max_leaf_table_values  # 8 bytes each: 400 MB by default
-        self._tables = None
-        self._node_args = None
-        self._bin_args = None
+        self._tables: Tables | None = None
+        self._binned_nodes: BinnedNodes | None = None
+        self._edges: BinEdges | None = None
+        t = self.trees
+        self.float_nodes = FloatNodes(
+            node_start=t.node_start, leaf_start=t.leaf_start, max_depth=t.max_depth, feature=t.feature,
+            threshold=t.threshold, decision=t.decision, left=t.left, right=t.right, cat_start=t.cat_start,
+            cat_words=t.cat_words, bits=t.bits, node_count=t.node_count, leaf_value=t.leaf_value,
+            leaf_count=t.leaf_count,
+        )  # fmt: skip
 
     # ------------------------------------------------------------------ scoring
-    def _tree_args(self):
-        if self._node_args is None:
+    @property
+    def binned_nodes(self) -> BinnedNodes:
+        """The trees' nodes with every split a compare on bins (built on first use)."""
+        if self._binned_nodes is None:
             t, b = self.trees, self.bins
             f = t.feature
             mt = (t.decision.astype(np.int64) >> 2) & 3
             kind = np.where(t.decision & 1, 1, np.where(mt == 2, 2, np.where(mt == 1, 3, 0))).astype(np.int8)
-            self._node_args = (
-                t.node_start, t.leaf_start, f, kind, b.node_bin, t.left, t.right,
-                b.nan_bin[f], b.zero_bin[f], b.zero_lo[f], b.zero_hi[f], (t.decision & 2) > 0,
-                t.cat_start, t.cat_words, t.bits, b.n_cats, t.leaf_value,
+            self._binned_nodes = BinnedNodes(
+                node_start=t.node_start, leaf_start=t.leaf_start, feature=f, kind=kind, node_bin=b.node_bin,
+                left=t.left, right=t.right, nan_bin=b.nan_bin[f], zero_bin=b.zero_bin[f], zero_lo=b.zero_lo[f],
+                zero_hi=b.zero_hi[f], default_left=(t.decision & 2) > 0, cat_start=t.cat_start,
+                cat_words=t.cat_words, bits=t.bits, n_cats=b.n_cats, leaf_value=t.leaf_value,
             )  # fmt: skip
-        return self._node_args
+        return self._binned_nodes
 
     def binned(self, x: np.ndarray, threads: int | None = None) -> np.ndarray:
         """Feature-major (features, rows) uint16 bins of every value (compiled, all cores)."""
         if x.ndim != 2 or x.shape[1] != self.trees.n_features:
             raise ValueError(f"the model has {self.trees.n_features} features, the matrix {x.shape}")
         b = self.bins
-        if self._bin_args is None:
+        if self._edges is None:
             bp = [bp if not c else np.zeros(0) for bp, c in zip(b.breakpoints, b.categorical, strict=True)]
             start = np.r_[0, np.cumsum([len(p) for p in bp])].astype(np.int64)
-            self._bin_args = (b.categorical, b.n_cats.astype(np.int64), start,
-                              np.concatenate(bp) if bp else np.zeros(0))  # fmt: skip
+            self._edges = BinEdges(categorical=b.categorical, n_cats=b.n_cats.astype(np.int64), start=start,
+                                   breakpoints=np.concatenate(bp) if bp else np.zeros(0))  # fmt: skip
         out = np.empty((x.shape[1], x.shape[0]), dtype=np.uint16)
-        kernel = build()["bin_columns"]
+        kernel, edges = compiled().bin_columns, self._edges
 
         def run(s: int) -> None:
-            kernel(x, s, min(s + BLOCK, x.shape[0]), *self._bin_args, out)
+            kernel(x, s, min(s + BLOCK, x.shape[0]), edges, out)
 
         self._blocks(x.shape[0], run, threads)
         return out
@@ -104,11 +134,6 @@ class FastGbm:
         return self._evaluate(x, threads, want_phi=False, xb=xb)[0]
 
     # ------------------------------------------------------------------ TreeSHAP
-    def _shap_args(self):
-        t = self.trees
-        return (t.node_start, t.leaf_start, t.max_depth, t.feature, t.threshold, t.decision, t.left, t.right,
-                t.cat_start, t.cat_words, t.bits, t.node_count, t.leaf_value, t.leaf_count)  # fmt: skip
-
     def _local_cells(self, t: int, f: int) -> np.ndarray:
         """For tree t and feature f: the tree's own cell of each global bin of f."""
         tr, b = self.trees, self.bins
@@ -146,7 +171,7 @@ class FastGbm:
         the recursion for every row.
         """
         tr, b = self.trees, self.bins
-        kernels = build()
+        kernels = compiled()
         nf = tr.n_features
         reps = [bin_representatives(b, f) for f in range(nf)]
         per_tree = []
@@ -213,10 +238,8 @@ class FastGbm:
                 x_rep[:, f] = reps[f][first_bin[grid[i]]]
             phi = np.zeros((total, nf))
             leaf = np.empty(total)
-            for t in trees:
-                kernels["tree_shap_rows"](x_rep, np.arange(total), t, *self._shap_args(), phi)
-            kernels["predict_bins"](np.ascontiguousarray(bin_matrix(x_rep, b).T), np.array(trees), *self._tree_args(),
-                                    leaf)  # fmt: skip
+            kernels.tree_shap_rows(x_rep, np.arange(total), np.array(trees, np.int64), self.float_nodes, phi)
+            kernels.predict_bins(np.ascontiguousarray(bin_matrix(x_rep, b).T), np.array(trees), self.binned_nodes, leaf)
             value_start.append(n_values)
             values.append(leaf)
             n_values += total
@@ -230,27 +253,26 @@ class FastGbm:
                 n_lut += len(cells[i])
             used_start.append(used_start[-1] + len(feats))
         leafwise, direct = self._leaf_tables(sorted(direct))
-        self._tables = {
-            "leafwise": leafwise,
-            "tabulated": np.arange(len(units), dtype=np.int64),
-            "trees_tabulated": int(sum(len(u[1]) for u in units)),
-            "used_start": np.array(used_start, np.int64),
-            "used_feat": np.array(used_feat, np.int64),
-            "lut_start": np.array(lut_start, np.int64),
-            "lut": np.concatenate(luts).astype(np.int64) if luts else np.zeros(0, np.int64),
-            "value_start": np.array(value_start, np.int64),
-            "values": np.concatenate(values) if values else np.zeros(0),
-            "phi_start": np.array(phi_start, np.int64),
-            "phis": np.concatenate(phis) if phis else np.zeros(0),
-            "direct": np.array(sorted(direct), np.int64),
-        }
+        cell_tables = CellTables(
+            groups=np.arange(len(units), dtype=np.int64),
+            used_start=np.array(used_start, np.int64),
+            used_feat=np.array(used_feat, np.int64),
+            lut_start=np.array(lut_start, np.int64),
+            lut=np.concatenate(luts).astype(np.int64) if luts else np.zeros(0, np.int64),
+            value_start=np.array(value_start, np.int64),
+            values=np.concatenate(values) if values else np.zeros(0),
+            phi_start=np.array(phi_start, np.int64),
+            phis=np.concatenate(phis) if phis else np.zeros(0),
+        )
+        self._tables = Tables(cells=cell_tables, trees_tabulated=int(sum(len(u[1]) for u in units)),
+                              leafwise=leafwise, direct=np.array(sorted(direct), np.int64))  # fmt: skip
 
-    def _leaf_tables(self, trees: list[int]) -> tuple[dict | None, list[int]]:
+    def _leaf_tables(self, trees: list[int]) -> tuple[LeafTables | None, list[int]]:
         """Per-leaf tables for trees with too many cells (each leaf: one row of SHAP values
         per pattern of path features the row follows). Trees with a leaf whose path uses
         more than ``max_path_features`` features stay with the recursion."""
         tr = self.trees
-        kernel = build()["leaf_table"]
+        kernel = compiled().leaf_table
         keep, rest = [], []
         leaf_first, leaf_plen, pnode, pdir, pslot = [0], [0], [], [], []
         leaf_k, leaf_feat_start, leaf_feat, leaf_tab_start, tabs = [], [0], [], [], []
@@ -307,31 +329,32 @@ class FastGbm:
             leaf_first.append(len(leaf_k))
         if not keep:
             return None, rest
-        return {
-            "trees": np.array(keep, np.int64),
-            "leaf_first": np.array(leaf_first, np.int64),
-            "leaf_plen": np.array(leaf_plen, np.int64),
-            "pnode": np.array(pnode, np.int64),
-            "pdir": np.array(pdir, np.bool_),
-            "pslot": np.array(pslot, np.int64),
-            "leaf_k": np.array(leaf_k, np.int64),
-            "leaf_feat_start": np.array(leaf_feat_start, np.int64),
-            "leaf_feat": np.array(leaf_feat, np.int64),
-            "leaf_tab_start": np.array(leaf_tab_start, np.int64),
-            "leaf_tab": np.concatenate(tabs),
-            "max_nodes": int(max(tr.node_start[t + 1] - tr.node_start[t] for t in keep)),
-        }, rest
+        return LeafTables(
+            trees=np.array(keep, np.int64),
+            leaf_first=np.array(leaf_first, np.int64),
+            leaf_plen=np.array(leaf_plen, np.int64),
+            pnode=np.array(pnode, np.int64),
+            pdir=np.array(pdir, np.bool_),
+            pslot=np.array(pslot, np.int64),
+            leaf_k=np.array(leaf_k, np.int64),
+            leaf_feat_start=np.array(leaf_feat_start, np.int64),
+            leaf_feat=np.array(leaf_feat, np.int64),
+            leaf_tab_start=np.array(leaf_tab_start, np.int64),
+            leaf_tab=np.concatenate(tabs),
+            max_nodes=int(max(tr.node_start[t + 1] - tr.node_start[t] for t in keep)),
+        ), rest
 
     def table_summary(self) -> dict:
         if self._tables is None:
             self._build_tables()
+        tb = self._tables
         return {
             "trees": self.trees.n_trees,
-            "tabulated": self._tables["trees_tabulated"],
-            "tables": len(self._tables["tabulated"]),
-            "leafwise": 0 if self._tables["leafwise"] is None else len(self._tables["leafwise"]["trees"]),
-            "direct": len(self._tables["direct"]),
-            "table_values": len(self._tables["phis"]),
+            "tabulated": tb.trees_tabulated,
+            "tables": len(tb.cells.groups),
+            "leafwise": 0 if tb.leafwise is None else len(tb.leafwise.trees),
+            "direct": len(tb.direct),
+            "table_values": len(tb.cells.phis),
         }
 
     def contributions(self, x: np.ndarray, threads: int | None = None) -> np.ndarray:
@@ -346,7 +369,7 @@ class FastGbm:
     def _evaluate(self, x, threads, want_phi, xb=None):
         if self._tables is None:
             self._build_tables()
-        k = build()
+        k = compiled()
         tb = self._tables
         n, nf = x.shape
         xbt = self.binned(x, threads) if xb is None else xb
@@ -355,36 +378,29 @@ class FastGbm:
         phit_all = np.zeros((nf + 1, n)) if want_phi else np.zeros((1, 1))
         if want_phi:
             phit_all[nf] = self.expected_value
-        node_args, shap_args = self._tree_args(), self._shap_args()
-        direct = tb["direct"]
+        nodes, float_nodes = self.binned_nodes, self.float_nodes
+        cells, lw, direct = tb.cells, tb.leafwise, tb.direct
 
         def run(s: int) -> None:
             e = min(s + BLOCK, n)
             cell = np.empty(e - s, dtype=np.int64)
             phit = phit_all[:, s:e] if want_phi else phit_all
-            k["cells_eval"](xbt, s, e, tb["tabulated"], tb["used_start"], tb["used_feat"], tb["lut_start"], tb["lut"],
-                            tb["value_start"], tb["values"], tb["phi_start"], tb["phis"], want_phi, margin, phit,
-                            cell)  # fmt: skip
-            lw = tb["leafwise"]
+            k.cells_eval(xbt, s, e, cells, want_phi, margin, phit, cell)
             if lw is not None:
                 part = np.empty(e - s)
-                k["predict_bins"](xbt[:, s:e], lw["trees"], *node_args, part)
+                k.predict_bins(xbt[:, s:e], lw.trees, nodes, part)
                 margin[s:e] += part
                 if want_phi:
-                    goes = np.empty(lw["max_nodes"], dtype=np.bool_)
-                    k["leaf_eval"](xbt, s, e, lw["trees"], *node_args[:1], *node_args[2:16], lw["leaf_first"],
-                                   lw["leaf_plen"], lw["pnode"], lw["pdir"], lw["pslot"], lw["leaf_k"],
-                                   lw["leaf_feat_start"], lw["leaf_feat"], lw["leaf_tab_start"], lw["leaf_tab"],
-                                   phit, goes)  # fmt: skip
+                    goes = np.empty(lw.max_nodes, dtype=np.bool_)
+                    k.leaf_eval(xbt, s, e, nodes, lw, phit, goes)
             if direct.size:
                 part = np.empty(e - s)
-                k["predict_bins"](xbt[:, s:e], direct, *node_args, part)
+                k.predict_bins(xbt[:, s:e], direct, nodes, part)
                 margin[s:e] += part
                 if want_phi:
                     rows = np.arange(s, e)
                     acc = np.zeros((e - s, nf))
-                    for tree in direct:
-                        k["tree_shap_rows"](x, rows, tree, *shap_args, acc)
+                    k.tree_shap_rows(x, rows, direct, float_nodes, acc)
                     phit[:nf] += acc.T
 
         self._blocks(n, run, threads)

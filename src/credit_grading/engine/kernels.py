@@ -14,18 +14,17 @@ then a special code or a missing value (NaN, or a null in the mask) takes its ow
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
-_KERNELS: dict[str, object] = {}
 
+@functools.cache
+def compiled():
+    """The kernels' module, ``_kernels_nb`` (importing it imports numba: first use only)."""
+    from credit_grading.engine import _kernels_nb
 
-def _build() -> dict[str, object]:
-    if not _KERNELS:
-        from credit_grading.engine import _kernels_nb as nb
-
-        _KERNELS.update(numeric_slots=nb.numeric_slots, numeric_points=nb.numeric_points, top_k=nb.top_k,
-                        hash_strings=nb.hash_strings)  # fmt: skip
-    return _KERNELS
+    return _kernels_nb
 
 
 _NO_MASK = np.zeros(0, dtype=np.bool_)
@@ -42,18 +41,18 @@ def _prepare(x: np.ndarray, missing: np.ndarray | None) -> tuple[np.ndarray, np.
 
 def numeric_slots_into(x, missing, splits, specials, out) -> None:
     x, missing = _prepare(x, missing)
-    _build()["numeric_slots"](x, missing, splits, specials, out)
+    compiled().numeric_slots(x, missing, splits, specials, out)
 
 
 def numeric_points_into(x, missing, splits, specials, lut, out) -> None:
     x, missing = _prepare(x, missing)
-    _build()["numeric_points"](x, missing, splits, specials, lut, out)
+    compiled().numeric_points(x, missing, splits, specials, lut, out)
 
 
 def top_k_into(values, offsets, sign, k, out_idx, out_val) -> None:
-    _build()["top_k"](values, np.ascontiguousarray(offsets, dtype=np.float64), float(sign), k, out_idx, out_val)
+    compiled().top_k(values, np.ascontiguousarray(offsets, dtype=np.float64), float(sign), k, out_idx, out_val)
 
 
 def hash_strings_into(offsets: np.ndarray, data: np.ndarray, base: int, weights: np.ndarray, out: np.ndarray) -> None:
     """64-bit hashes of Arrow strings given their offsets and data buffer (see batch.previous)."""
-    _build()["hash_strings"](offsets, data, np.int64(base), weights, out)
+    compiled().hash_strings(offsets, data, np.int64(base), weights, out)
