@@ -138,3 +138,31 @@ def test_leaf_table_budget_sends_trees_to_the_recursion():
     assert tight.table_summary()["direct"] == 6 and tight.table_summary()["leafwise"] == 0
     for fast in (roomy, tight):
         np.testing.assert_allclose(fast.contributions(x), ref, rtol=0, atol=1e-9)
+
+
+def test_a_second_process_loads_the_kernels_from_the_disk_cache(tmp_path):
+    # The kernels take named tuples of arrays (here BinEdges and BinnedNodes); numba must still
+    # cache them on disk, so a second process loads them instead of compiling them again.
+    import os
+    import subprocess
+    import sys
+
+    booster, x = _train(2, 7, -1, 3, 0.1, False, True, True, 5)
+    (tmp_path / "model.txt").write_text(booster.model_to_string())
+    np.save(tmp_path / "x.npy", x)
+    code = (
+        "import numpy as np\n"
+        "from credit_grading.engine.fast_gbm import FastGbm\n"
+        "from credit_grading.engine.tree_kernels import compiled\n"
+        f"fast = FastGbm(open({str(tmp_path / 'model.txt')!r}).read())\n"
+        f"xb = fast.binned(np.load({str(tmp_path / 'x.npy')!r}))\n"
+        "out = np.empty(xb.shape[1])\n"
+        "compiled().predict_bins(xb, np.arange(fast.trees.n_trees), fast.binned_nodes, out)\n"
+        "print(repr(out.sum()))\n"
+    )
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "cache"), "NUMBA_DEBUG_CACHE": "1"}
+    runs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env) for _ in range(2)]
+    assert all(r.returncode == 0 for r in runs), runs[-1].stderr
+    first, second = (r.stdout for r in runs)
+    assert "data saved" in first and first.splitlines()[-1] == second.splitlines()[-1]
+    assert "data loaded" in second and "saved" not in second, second
