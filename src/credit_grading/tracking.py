@@ -20,8 +20,10 @@ holds (:func:`track_training`):
 - the model as a pyfunc logged from code, registered under the model's name with a description
   (data, period, metrics) and tags on the model and the version.
 
-The experiment is tagged ``mlflow.experimentKind = custom_model_development`` — the value
-MLflow 3's UI reads to open an experiment on its runs rather than on GenAI traces.
+The experiment is tagged ``mlflow.experimentKind = custom_model_development``, the value
+MLflow 3's UI reads to open an experiment on its runs rather than on GenAI traces. MLflow 3.17's
+UI lets its own GenAI / Model training switch (default GenAI, kept in the browser) override the
+tag; ``?workflowType=machine_learning`` in the address sets the switch, as :func:`run_url` does.
 """
 
 from __future__ import annotations
@@ -48,6 +50,11 @@ from credit_grading.registry.schema import RegistrySchema
 MODEL_PREFIX = "models:/"
 ALIASES = ("champion", "challenger")
 _QUIET = ("mlflow", "alembic", "urllib3", "git", "py4j", "sqlalchemy")
+
+
+def run_url(run_id: str, experiment_id: str, base: str = "http://127.0.0.1:5000") -> str:
+    """The address of a run's page in the MLflow UI, opened in its model-training view."""
+    return f"{base}/#/experiments/{experiment_id}/runs/{run_id}?workflowType=machine_learning"
 
 
 def tracking_uri() -> str:
@@ -116,9 +123,8 @@ def training_metrics(evaluation: dict, iv: dict[str, float], selected: list[str]
                 if isinstance(m.get(k), int | float) and m[k] == m[k]:
                     out[f"{prefix}.{model}.{k}"] = float(m[k])
     champion = evaluation.get("champion")
-    for k in keys:
-        if f"oot.{champion}.{k}" in out:
-            out[f"oot.champion.{k}"] = out[f"oot.{champion}.{k}"]
+    lead = {f"oot.champion.{k}": out[f"oot.{champion}.{k}"] for k in keys if f"oot.{champion}.{k}" in out}
+    out = lead | out  # logged first too: the run page lists metrics in logging order
     for name, value in iv.items():
         out[f"selection.iv.{name}"] = float(value)
     if selected is not None:
@@ -351,12 +357,13 @@ def track_training(
             mlflow.log_artifacts(str(bundle.path), artifact_path="bundle")
             model_uri, version = log_model(mlflow, bundle, sample_input, register=register)
             if version is not None:
-                _describe(mlflow, bundle, version, evaluation, metrics, active.info.run_id)
+                text = _describe(mlflow, bundle, version, evaluation, metrics, active.info.run_id)
+                mlflow.set_tag("mlflow.note.content", text)  # the run page's description
             return TrackedRun(active.info.run_id, active.info.experiment_id, model_uri, version)
 
 
-def _describe(mlflow, bundle: Bundle, version: str, evaluation: dict, metrics: dict, run_id: str) -> None:
-    """Description and tags of the registered model and of the new version."""
+def _describe(mlflow, bundle: Bundle, version: str, evaluation: dict, metrics: dict, run_id: str) -> str:
+    """Description and tags of the registered model and of the new version; returns the version's description."""
     client = mlflow.MlflowClient()
     td = bundle.manifest.get("training_data", {})
     champion = str(evaluation.get("champion"))
@@ -384,6 +391,7 @@ def _describe(mlflow, bundle: Bundle, version: str, evaluation: dict, metrics: d
         tags[PROMOTION_METRIC] = f"{metrics[PROMOTION_METRIC]:.6f}"
     for k, v in tags.items():
         client.set_model_version_tag(bundle.name, version, k, v)
+    return text
 
 
 def _log_figures(mlflow, bundle: Bundle, evaluation: dict, iv: dict[str, float], selected) -> None:

@@ -64,7 +64,7 @@ def train(
     out.print(f"Bundle {esc(b.path)} (model {esc(b.name)}, version {b.version}, sha256 {b.sha256[:12]}…), "
               f"{res.validation['rows_valid']:,} rows trained on, {time.perf_counter() - t0:.1f} s.")  # fmt: skip
     if res.tracked is not None:
-        from credit_grading.tracking import tracking_uri
+        from credit_grading.tracking import run_url, tracking_uri
 
         tr = res.tracked
         reg = f", registered as models:/{b.name}/{tr.registered_version}" if tr.registered_version else ""
@@ -73,7 +73,8 @@ def train(
             from credit_grading.tracking import promote_if_better as promote
 
             out.print(promote(b.name, tr.registered_version, verbose=verbose).message, soft_wrap=True)
-        out.print(f"Browse it with: mlflow ui --backend-store-uri {tracking_uri()}")
+        out.print(f"Browse it with: mlflow ui --backend-store-uri {tracking_uri()}", soft_wrap=True)
+        out.print(f"and open {run_url(tr.run_id, tr.experiment_id)}", soft_wrap=True)
 
 
 models_app = typer.Typer(
