@@ -70,13 +70,13 @@ def test_write_reports_keeps_hostile_ids_inside_out(few_docs, tmp_path):
         d["entity"]["uscc"] = i
         docs.append(d)
     out = tmp_path / "deep" / "out"
-    written = write_reports(docs, out)
+    written = [p for p in write_reports(docs, out) if p.name != "index.html"]
     assert len(written) == 2 * len(HOSTILE_IDS) == len(set(written))
     for p in written:
         assert p.resolve().parent == out.resolve(), p
     # nothing anywhere but in out
     assert sorted(p for p in tmp_path.rglob("*") if p.is_file() and out not in p.parents) == []
-    assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in written)
+    assert sorted(p.name for p in out.iterdir()) == sorted([*(p.name for p in written), "index.html"])
     by_id = {}
     for p in written:
         if p.suffix == ".json":
@@ -124,6 +124,8 @@ def test_explain_command_with_any_ids_writes_only_inside_out(any_id_bundle, tmp_
     res = runner.invoke(app, args)
     assert res.exit_code == 0, (res.output, res.exception)
     files = sorted(p for p in tmp_path.rglob("*") if p.is_file() and p != src)
+    assert [p.name for p in files if p.name == "index.html"] == ["index.html"]  # the list of every report
+    files = [p for p in files if p.name != "index.html"]
     assert len(files) == 2 * len(ids) and all(p.parent == out for p in files)
     got = {json.loads(p.read_text(encoding="utf-8"))["entity"]["uscc"] for p in files if p.suffix == ".json"}
     assert got == set(ids)
@@ -283,10 +285,13 @@ def test_bundle_report_tables_are_inert(fitted_scorecard, monkeypatch):
     from credit_grading import pipeline
 
     hostile = pd.DataFrame({"feature": [EVIL], "bin": ["-inf, 3"], "points": [-1.5]})
-    card = SimpleNamespace(points_table=lambda: hostile, binning_spec_=None)
+    from credit_grading.reports import tables
+
+    card = SimpleNamespace(spec_=None, binning_spec_=None)
     grades = [{"grade": "@A", "count": 1}]
     result = SimpleNamespace(scorecard=card, evaluation={"grades": {"development": grades, "test": grades}})
-    monkeypatch.setattr(pipeline, "binning_table", lambda _spec: hostile)
+    monkeypatch.setattr(tables, "points_frame", lambda _spec: hostile)
+    monkeypatch.setattr(tables, "binning_frame", lambda _spec: hostile)
     files = pipeline.bundle_reports(result)
     for name, text in files.items():
         if name.endswith(".csv"):
@@ -431,6 +436,7 @@ def _no_raw_tag(page: str) -> None:
     from html.parser import HTMLParser
 
     ours = {"html", "head", "meta", "title", "style", "body", "h1", "h2", "h3", "p", "br", "strong", "span", "table",
+            "thead", "tbody",
             "tr", "th", "td", "ul", "li", "div", "svg", "text", "rect", "line", "polyline"}  # fmt: skip
     seen = []
 
