@@ -44,6 +44,7 @@ import pandas as pd
 from credit_grading import __version__
 from credit_grading.bundle import Bundle, load_bundle
 from credit_grading.catalogue import ItemType
+from credit_grading.csvsafe import to_csv_text
 from credit_grading.exceptions import BundleError, CreditGradingError
 from credit_grading.registry.schema import RegistrySchema
 
@@ -349,7 +350,7 @@ def track_training(
             mlflow.log_input(_dataset(mlflow, data, data_source, target, bundle), context="training")
             mlflow.log_dict(bundle.config, "config.json")
             mlflow.log_dict({"overrides": bundle.config.get("grading", {}).get("overrides", [])}, "overrides.json")
-            mlflow.log_text(selection_table(iv, selection).to_csv(index=False), "selection.csv")
+            mlflow.log_text(to_csv_text(selection_table(iv, selection)), "selection.csv")
             from credit_grading.service import bundle_schema
 
             mlflow.log_dict(input_columns(bundle_schema(bundle)), "input_columns.json")
