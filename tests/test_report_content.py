@@ -40,18 +40,13 @@ def _reprs(path: Path) -> list[str]:
     return [text[max(m.start() - 40, 0) : m.end() + 40] for m in REPR.finditer(text)][:3]
 
 
-SPECS = ("scorecard.json",)  # fitted specs: their bin labels come from binning/fit.py (see the xfail below)
-
-
 def test_no_python_repr_in_any_csv_json_or_html_the_demo_and_train_write(demo):
-    files = [p for p in _written(demo) if p.name not in SPECS]
+    files = _written(demo)
     assert len(files) > 30 and any(p.name == "binning_tables.csv" for p in files)
     found = {str(p.relative_to(demo)): r for p in files if (r := _reprs(p))}
     assert not found, found
 
 
-@pytest.mark.xfail(strict=True, reason="binning/fit.py stores a categorical bin's label as str(ArrowStringArray); "
-                   "the bundle tables and pages relabel from the level groups, the spec itself needs the fix there")  # fmt: skip
 def test_the_fitted_scorecard_spec_labels_categorical_bins_by_their_levels(demo):
     assert not _reprs(demo / "model" / "scorecard.json")
 

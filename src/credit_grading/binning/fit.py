@@ -108,8 +108,9 @@ def _feature_binning(name: str, optb, item: CatalogueItem, params: dict) -> Feat
     bins = []
     for i in range(n_total):
         raw = table["Bin"].iloc[i]
-        label = ", ".join(str(v) for v in raw) if isinstance(raw, list | tuple | np.ndarray) else str(raw)
-        if kinds[i] != "regular" and not isinstance(raw, list | tuple | np.ndarray):
+        listed = isinstance(raw, list | tuple | np.ndarray | pd.api.extensions.ExtensionArray)  # levels of a group
+        label = ", ".join(str(v) for v in raw) if listed else str(raw)
+        if kinds[i] != "regular" and not listed:
             label = kinds[i].capitalize()
         bins.append(
             BinStats(
