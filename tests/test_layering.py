@@ -9,7 +9,7 @@ PKG = Path(__file__).resolve().parents[1] / "src" / "credit_grading"
 
 # Lower layers first. A module may import only modules of its own or an earlier layer.
 LAYERS = [
-    {"exceptions", "_resources", "_yaml", "_numba_cache", "columns", "stats", "storage", "csvsafe"},
+    {"exceptions", "_resources", "_yaml", "_numba_cache", "columns", "stats", "storage", "csvsafe", "progress"},
     {"runlog"},  # the hash-chained run log: exceptions and storage only
     {"catalogue"},
     {"config"},

@@ -46,11 +46,13 @@ def run_demo(
     *,
     stage: Callable[[int, str], None] | None = None,
     on_trained: Callable[[dict], None] | None = None,
+    training_progress: Callable[[str], None] | None = None,
 ) -> DemoResult:
     """Run the main job on the built-in defaults into ``out_dir``.
 
-    ``stage(i, text)`` is called as each of the :data:`STEPS` steps starts; ``on_trained`` gets
-    the training evaluation as soon as it exists. Tracking goes to ``$MLFLOW_TRACKING_URI``, or to
+    ``stage(i, text)`` is called as each of the :data:`STEPS` steps starts; ``training_progress``
+    gets the name of each training step as it starts; ``on_trained`` gets the training evaluation
+    as soon as it exists. Tracking goes to ``$MLFLOW_TRACKING_URI``, or to
     ``out_dir/mlflow.db`` when that is not set.
     """
     from credit_grading.config import load_config
@@ -63,13 +65,13 @@ def run_demo(
     if own_store:  # the demo's runs go beside its other files
         os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{out_dir / 'mlflow.db'}"
     try:
-        return _run(rows, out_dir, seed, cfg, stage or (lambda _i, _t: None), on_trained)
+        return _run(rows, out_dir, seed, cfg, stage or (lambda _i, _t: None), on_trained, training_progress)
     finally:
         if own_store:
             os.environ.pop("MLFLOW_TRACKING_URI", None)
 
 
-def _run(rows: int, out_dir: Path, seed: int, cfg, stage, on_trained) -> DemoResult:
+def _run(rows: int, out_dir: Path, seed: int, cfg, stage, on_trained, training_progress) -> DemoResult:
     import pandas as pd
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -104,7 +106,7 @@ def _run(rows: int, out_dir: Path, seed: int, cfg, stage, on_trained) -> DemoRes
         2, "Training scorecard + GBM + calibration + grades (out-of-time test: the later snapshot), tracked in MLflow"
     )
     bundle_dir = out_dir / "model"
-    res = train_pipeline(cfg, training, bundle_dir, overwrite=True)
+    res = train_pipeline(cfg, training, bundle_dir, overwrite=True, progress=training_progress)
     bundle = res.bundle
     if on_trained is not None:
         on_trained(res.training.evaluation)

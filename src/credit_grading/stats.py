@@ -29,6 +29,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats as _st
 
+from credit_grading.progress import task
+
 
 def jeffreys_pvalue(defaults, count, pd) -> np.ndarray:
     """P(default rate ≤ PD) under the Jeffreys posterior Beta(D + ½, N − D + ½)."""
@@ -113,9 +115,11 @@ def bootstrap_ci(y, score, metric, *, n: int = 200, level: float = 0.95, seed: i
     rng = np.random.default_rng(seed)
     m = len(y)
     values = np.empty(n)
-    for i in range(n):  # resamples, not rows: each metric call is vectorised over the rows
-        idx = rng.integers(0, m, m)
-        values[i] = metric(y[idx], score[idx])
+    with task("bootstrap resamples", total=n) as bar:  # silent unless a training shows progress
+        for i in range(n):  # resamples, not rows: each metric call is vectorised over the rows
+            idx = rng.integers(0, m, m)
+            values[i] = metric(y[idx], score[idx])
+            bar.advance()
     lo, hi = np.nanquantile(values, [(1 - level) / 2, 1 - (1 - level) / 2])
     return float(lo), float(hi)
 
