@@ -329,7 +329,8 @@ def _before_after_html(report: dict) -> str:
     item = report["item"]
     label = next((f"{r['name_zh']} · {r['name_en']}" for d in (before, after) for r in d["reasons"] if r["item"] == item),
                  item)  # fmt: skip
-    show = lambda k, v: pct(v) if k == "pd" else ", ".join(v) if isinstance(v, list) else v  # noqa: E731
+    named = {r["item"]: f"{r['name_zh']} · {r['name_en']}" for d in (before, after) for r in d["reasons"]}
+    show = lambda k, v: pct(v) if k == "pd" else "; ".join(named.get(i, i) for i in v) if isinstance(v, list) else v  # noqa: E731
     names = {"grade": "信用等级 grade", "tier": "监管类别 tier", "model_grade": "模型等级 model grade",
              "pd": "违约概率 PD", "score": "分数 score", "reasons": "主要原因 reasons"}  # fmt: skip
     rows = [{"": names.get(k, k), "更正前 before": show(k, v["before"]), "更正后 after": show(k, v["after"])}
@@ -340,7 +341,7 @@ def _before_after_html(report: dict) -> str:
             f"更正为 corrected to {report['claimed']!r}.",
             f"企业陈述的理由 The enterprise's reason: {report.get('reason') or '—'}",
             f"提出日期 Filed: {_day(report.get('filed_at'))} · 决定日期 Decided: {_day(report.get('decided_at'))}"
-            f" · 审核人 Reviewer: {report.get('resolved_by') or '—'}",
+            f" · 审核人 Reviewer: {(report.get('resolved_by') or '—').split(' (pid')[0]}",
             f"处理意见 Reviewer's note: {report['note'] or '—'}"]  # fmt: skip
     sections = [{"title": "异议 · Objection", "paragraphs": head},
                 {"title": "变化 · What changed", "tables": [table(rows)] if rows else [],
