@@ -14,7 +14,7 @@ LAYERS = [
     {"catalogue"},
     {"config"},
     {"registry"},
-    {"synth"},
+    {"synth", "infer"},  # infer: a catalogue drafted from raw data
     {"specs"},  # fitted results as plain data
     {"engine"},  # the one scoring core, compiled from specs
     {"binning", "splits", "evaluation", "calibration", "grading", "bundle", "signing"},

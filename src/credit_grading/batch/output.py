@@ -36,7 +36,7 @@ class ResultBuilder:
     """Builds the result table of chunks graded by one model."""
 
     def __init__(self, model_name: str, model_version: str, grades: tuple[str, ...], tiers: tuple[str, ...],
-                 rules: tuple, id_column: str = "uscc", as_of_column: str | None = "as_of") -> None:  # fmt: skip
+                 rules: tuple, id_column: str, as_of_column: str | None = None) -> None:  # fmt: skip
         self.model_name, self.model_version = model_name, model_version
         self.grade_labels = grade_labels(grades)
         self.tier_labels = list(TIER_CODES)

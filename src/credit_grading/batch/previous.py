@@ -42,9 +42,9 @@ def key_hash(keys: pa.Array, weights: np.ndarray = _WEIGHTS) -> np.ndarray:
 
 
 class PreviousGrades:
-    """A previous grading (``uscc, grade, tier`` and, when present, ``model_grade``)."""
+    """A previous grading (the id column, ``grade``, ``tier`` and, when present, ``model_grade``)."""
 
-    def __init__(self, path: Path | str, id_column: str = "uscc") -> None:
+    def __init__(self, path: Path | str, id_column: str) -> None:
         path = Path(path)
         if not path.exists():
             raise DataError(f"previous grading not found: {path}")

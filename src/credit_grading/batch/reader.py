@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -67,8 +68,19 @@ class ChunkReader:
         """The id and as-of columns of the whole file, row for row as the chunks hold them, in the
         normal form validation uses (:func:`~credit_grading.registry.keys.normal_key_batch`)."""
         s = self.schema
-        for batch in self._key_batches([c for c in s.key_columns if c in self.columns]):
-            yield normal_key_batch(batch, s.id_column, s.as_of_column, s.id_format)
+        keys = [c for c in s.key_columns if c in self.columns]
+        if not s.numbered:
+            for batch in self._key_batches(keys):
+                yield normal_key_batch(batch, s.id_column, s.as_of_column, s.id_format)
+            return
+        # Rows without ids are numbered: the id is the row number, as validation gives it.
+        offset = 0
+        for batch in self._key_batches(keys or self.columns[:1]):
+            rows = pa.array(np.arange(offset + 1, offset + batch.num_rows + 1, dtype=np.int64))
+            offset += batch.num_rows
+            cols = [rows] + [batch.column(c) for c in keys]
+            yield normal_key_batch(pa.RecordBatch.from_arrays(cols, names=[s.id_column, *keys]), s.id_column,
+                                   s.as_of_column, s.id_format)  # fmt: skip
 
     def _key_batches(self, keys: list[str]) -> Iterator[pa.RecordBatch]:
         if self.format == "parquet":

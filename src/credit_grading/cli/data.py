@@ -69,11 +69,9 @@ def synth(
         )
         side = write_registry(reg, out_path)
     seconds = time.perf_counter() - t0
-    bad = reg.table.column("bad_12m").to_numpy()
-    out.print(
-        f"Wrote {reg.table.num_rows:,} rows as of {date} to {esc(out_path)} in {seconds:.2f} s "
-        f"(bad rate {bad.mean():.2%})."
-    )
+    target = cfg.dataset.target_column
+    rate = f" (bad rate {reg.table.column(target).to_numpy().mean():.2%})" if target in reg.table.column_names else ""
+    out.print(f"Wrote {reg.table.num_rows:,} rows as of {date} to {esc(out_path)} in {seconds:.2f} s{rate}.")
     if side is not None:
         out.print(f"{len(reg.injected):,} rows were given a defect on purpose; their list is in {esc(side)}.")
 
@@ -125,12 +123,19 @@ class CatalogueFormat(StrEnum):
     csv = "csv"
 
 
-@app.command()
+catalogue_app = typer.Typer(help="Show the catalogue (公共信用信息目录) or draft one from data (catalogue infer).")
+app.add_typer(catalogue_app, name="catalogue")
+
+
+@catalogue_app.callback(invoke_without_command=True)
 def catalogue(
+    ctx: typer.Context,
     fmt: Annotated[CatalogueFormat, typer.Option("--format", "-f", help="table, json or csv.")] = CatalogueFormat.table,
     config: ConfigOpt = None,
 ) -> None:
-    """Show the public credit information catalogue (公共信用信息目录)."""
+    """Show the public credit information catalogue (公共信用信息目录); `catalogue infer` drafts one from data."""
+    if ctx.invoked_subcommand is not None:
+        return
     from credit_grading.config import load_config
 
     cat = load_config(config).load_catalogue()
@@ -155,3 +160,38 @@ def catalogue(
     for r in rows:
         table.add_row(*map(esc, r))
     out.print(table)
+
+
+@catalogue_app.command("infer")
+def catalogue_infer(
+    data: Annotated[Path, typer.Option("--data", help="The dataset (.csv or .parquet).")],
+    target: Annotated[str, typer.Option("--target", help="The outcome column.")],
+    out_path: Annotated[Path, typer.Option("--out", "-o", help="Catalogue YAML file to write.")],
+    id_column: Annotated[str | None, typer.Option("--id", help="The id column (left out of the items).")] = None,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="The snapshot-date column (left out).")] = None,
+    bad: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--bad",
+            help="A target value meaning bad (repeatable); default: 1, a "
+            "value such as 'bad' or 'default', else the rarer of two values.",
+        ),
+    ] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing file.")] = False,
+) -> None:
+    """Draft a catalogue from a dataset: type, range, missing values, levels and a proposed risk direction
+    per column, with the evidence as comments and every item marked REVIEW."""
+    from credit_grading.infer import infer_catalogue, read_table, write_catalogue_draft
+    from credit_grading.storage import check_distinct
+
+    check_distinct({"--data": data, "--out": out_path})
+    draft = infer_catalogue(read_table(data), target=target, id_column=id_column, as_of_column=as_of,
+                            bad_values=tuple(bad or ()))  # fmt: skip
+    write_catalogue_draft(draft, out_path, source=data.name, overwrite=overwrite)
+    kinds = {}
+    for it in draft.items:
+        kinds[it.item.type.value] = kinds.get(it.item.type.value, 0) + 1
+    out.print(f"{len(draft.items)} items drafted ({', '.join(f'{n} {k}' for k, n in kinds.items())}), "
+              f"{len(draft.left_out)} column(s) left out; bad rate {draft.bad_rate:.4f}"
+              + (f" (bad: {', '.join(map(str, draft.bad_values))})" if draft.bad_values else "") + ".")  # fmt: skip
+    out.print(f"Written to {esc(out_path)}: review every item marked REVIEW.")

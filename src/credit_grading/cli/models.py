@@ -21,6 +21,14 @@ def train(
     data: Annotated[Path, typer.Option("--data", help="Registry file to train on (.parquet or .csv).")],
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Bundle directory to write.")],
     config: ConfigOpt = None,
+    catalogue: Annotated[
+        Path | None,
+        typer.Option(
+            "--catalogue",
+            help="Catalogue file describing the columns (e.g. drafted by catalogue infer); "
+            "replaces the config's dataset.catalogue / features.",
+        ),
+    ] = None,
     policy: PolicyOpt = None,
     no_track: Annotated[bool, typer.Option("--no-track", help="Do not record the run in MLflow.")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing bundle directory.")] = False,
@@ -44,6 +52,10 @@ def train(
     from credit_grading.training import champion_challenger_table
 
     cfg = load_config(config)
+    if catalogue is not None:
+        from credit_grading.config import with_catalogue
+
+        cfg = with_catalogue(cfg, catalogue)
     from credit_grading.progress import TrainingProgress
 
     if promote_if_better and no_track:
@@ -53,7 +65,9 @@ def train(
     with TrainingProgress(steps, console=out, quiet=quiet) as progress:
         res = train_pipeline(cfg, data, out_dir, policy=load_policy(policy), track=not no_track, verbose=verbose,
                              overwrite=overwrite, progress=progress.step)  # fmt: skip
-    table = Table(show_header=True, header_style="bold", title="Out-of-time test")
+    split = res.training.splits
+    title = "Out-of-time test" if split.method == "time" else f"Held-out test ({split.description})"
+    table = Table(show_header=True, header_style="bold", title=title)
     for col in ("model", "AUC", "Gini", "KS", "Brier"):
         table.add_column(col, justify="left" if col == "model" else "right")
     for row in champion_challenger_table(res.training.evaluation).to_dict("records"):

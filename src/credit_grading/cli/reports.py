@@ -43,7 +43,10 @@ def explain(
     model: ModelOpt,
     input_path: Annotated[Path, typer.Option("--input", "-i", help="Registry rows to explain (.parquet or .csv).")],
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Folder for the reports.")],
-    uscc: Annotated[list[str] | None, typer.Option("--uscc", help="Explain this entity (repeatable).")] = None,
+    ids: Annotated[
+        list[str] | None,
+        typer.Option("--id", "--uscc", help="Explain the entity with this id (repeatable); --uscc is the same."),
+    ] = None,
     tier: Annotated[str | None, typer.Option("--tier", help="Explain every entity of this tier (A–D, M).")] = None,
     all_rows: Annotated[bool, typer.Option("--all", help="Explain every entity.")] = False,
     fmt: Annotated[ReportFormat, typer.Option("--format", "-f", help="html, json or both.")] = ReportFormat.both,
@@ -62,7 +65,7 @@ def explain(
     bundle = resolve_model(model, verbose=verbose)
     t0 = time.perf_counter()
     table, _ = read_registry_table(input_path, bundle_schema(bundle))
-    res = explain_table(bundle, table, uscc=uscc or None, tier=tier, all_rows=all_rows, reasons=reasons)
+    res = explain_table(bundle, table, ids=ids or None, tier=tier, all_rows=all_rows, reasons=reasons)
     docs = decision_documents(res, reasons=reasons, input_path=str(input_path), input_sha256=sha256_file(input_path))
     written = write_reports(docs, out_dir, fmt.value)
     out.print(

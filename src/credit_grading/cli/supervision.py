@@ -28,7 +28,7 @@ def synth_roster(
 
 @app.command("inspection-plan")
 def inspection_plan(
-    grades: Annotated[Path, typer.Option("--grades", help="Graded entities (uscc, tier; .parquet or .csv).")],
+    grades: Annotated[Path, typer.Option("--grades", help="Graded entities (the id column, tier; .parquet or .csv).")],
     inspectors: Annotated[Path, typer.Option("--inspectors", help="Inspector roster with an inspector_id column.")],
     seed: Annotated[int, typer.Option("--seed", help="Random seed; the same seed gives the same plan.")],
     out_path: Annotated[Path, typer.Option("--out", "-o", help="Plan file to write (.csv or .parquet).")],

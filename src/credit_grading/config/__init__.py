@@ -10,8 +10,8 @@ file, each key path, the value given and what is allowed.
 
     >>> from credit_grading.config import load_config
     >>> cfg = load_config()
-    >>> cfg.dataset.id_column
-    'uscc'
+    >>> cfg.dataset.target_column is not None
+    True
 """
 
 from __future__ import annotations
@@ -20,7 +20,16 @@ import datetime as dt
 from enum import StrEnum
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    ValidationInfo,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from credit_grading._resources import builtin_config
 from credit_grading._yaml import load_model, read_yaml, validate_model
@@ -36,7 +45,7 @@ class _Section(BaseModel):
 class IdFormat(StrEnum):
     """How the entity key is checked: as a USCC (GB 32100-2015) or as any non-empty text."""
 
-    USCC = "uscc"
+    USCC = "uscc"  # the id format's name, not a column name
     ANY = "any"
 
 
@@ -47,19 +56,33 @@ class DuplicatePolicy(StrEnum):
     REJECT_ALL = "reject_all"
 
 
+# The id column made up when a dataset has none: the 1-based number of the row in its file.
+ROW_ID = "row_id"
+
+
 class DatasetConfig(_Section):
     """The shape of the input table.
 
     Exactly one of ``catalogue`` (a path, relative to the config file, or ``builtin``) and
     ``features`` (inline catalogue items) describes the columns. ``include`` optionally
     narrows the catalogue to the named items.
+
+    Column roles: ``id_column`` (optional: without it rows are numbered and the number, in a
+    column named ``row_id``, is the id; ``id_format: uscc`` checks ids per GB 32100-2015),
+    ``as_of_column`` (optional snapshot date), ``target_column`` (0/1, or mapped to 1 = bad by
+    ``bad_values`` or to 0 = good by ``good_values``: strings or numbers; given both, any other
+    value is rejected), ``weight_column`` (optional non-negative sample weight, carried and used
+    by both models' fitting).
     """
 
     name: str = "registry"
-    id_column: str = "uscc"
-    id_format: IdFormat = IdFormat.USCC
-    as_of_column: str | None = "as_of"
-    target_column: str | None = "bad_12m"
+    id_column: str | None = None
+    id_format: IdFormat = IdFormat.ANY
+    as_of_column: str | None = None
+    target_column: str | None = None
+    bad_values: tuple[str | float, ...] | None = None
+    good_values: tuple[str | float, ...] | None = None
+    weight_column: str | None = None
     catalogue: str | None = None
     features: tuple[CatalogueItem, ...] | None = None
     include: tuple[str, ...] | None = None
@@ -71,10 +94,38 @@ class DatasetConfig(_Section):
             raise ValueError("give exactly one of 'catalogue' (a file) or 'features' (inline items)")
         if self.features is not None:
             Catalogue(items=self.features)  # same consistency checks as a catalogue file
-        reserved = {self.id_column, self.as_of_column, self.target_column} - {None}
-        if len(reserved) != sum(c is not None for c in (self.id_column, self.as_of_column, self.target_column)):
-            raise ValueError("id_column, as_of_column and target_column must be different columns")
+        roles = [c for c in (self.id_name, self.as_of_column, self.target_column, self.weight_column) if c is not None]
+        if len(set(roles)) != len(roles):
+            raise ValueError("id_column, as_of_column, target_column and weight_column must be different columns")
+        if self.id_column is None and self.id_format == IdFormat.USCC:
+            raise ValueError("id_format: uscc needs an id_column holding the codes")
+        for key in ("bad_values", "good_values"):
+            values = getattr(self, key)
+            if values is not None and (not values or self.target_column is None):
+                raise ValueError(f"{key} needs a target_column and at least one value")
+        if self.bad_values and self.good_values and set(map(str, self.bad_values)) & set(map(str, self.good_values)):
+            raise ValueError("a value cannot be in both bad_values and good_values")
         return self
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict:
+        # Optional roles left unset are left out, so a config that does not use them dumps
+        # (and a bundle's manifest reads) as it did before they existed.
+        out = handler(self)
+        for key in ("bad_values", "good_values", "weight_column"):
+            if out.get(key) is None:
+                out.pop(key, None)
+        return out
+
+    @property
+    def id_name(self) -> str:
+        """The id column of validated tables and results: ``id_column``, else ``row_id``."""
+        return self.id_column or ROW_ID
+
+    @property
+    def id_label(self) -> str:
+        """How reports head the id: ``USCC`` for unified social credit codes, else the column."""
+        return "USCC" if self.id_format == IdFormat.USCC else self.id_name
 
 
 class SynthConfig(_Section):
@@ -306,10 +357,12 @@ class Config(_Section):
             if unknown:
                 raise ConfigError(f"dataset.include names item(s) {unknown} that the catalogue does not have")
             cat = cat.subset(ds.include)
-        reserved = {ds.id_column, ds.as_of_column, ds.target_column} - {None}
+        reserved = {ds.id_name, ds.as_of_column, ds.target_column, ds.weight_column} - {None}
         clash = sorted(reserved & {it.id for it in cat.items})
         if clash:
-            raise ConfigError(f"catalogue item(s) {clash} use a name reserved for the id, as-of or target column")
+            raise ConfigError(
+                f"catalogue item(s) {clash} use a name reserved for the id, as-of, target or weight column"
+            )
         return cat
 
 
@@ -319,12 +372,25 @@ def load_config(path: Path | str | None = None) -> Config:
     return load_model(Config, path, context={"base_dir": path.resolve().parent})
 
 
+def with_catalogue(config: Config, path: Path | str) -> Config:
+    """``config`` reading its columns from the catalogue file ``path`` (instead of its own
+    ``dataset.catalogue`` or inline ``features``)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"the catalogue file {path} does not exist")
+    data = config.model_dump(mode="json", exclude={"base_dir"})
+    data["dataset"] = {**data["dataset"], "catalogue": str(path.resolve()), "features": None}
+    data["security"] = config.security.model_dump(mode="json")
+    return validate_model(Config, data, str(path), context={"base_dir": config.base_dir})
+
+
 def config_from_dict(data: dict, base_dir: Path | None = None, source: str = "<dict>") -> Config:
     """Build a config from a mapping (as if read from YAML), with the same error messages."""
     return validate_model(Config, data, source, context={"base_dir": base_dir})
 
 
 __all__ = [
+    "ROW_ID",
     "BinningConfig",
     "Config",
     "DatasetConfig",
@@ -339,4 +405,5 @@ __all__ = [
     "config_from_dict",
     "load_config",
     "read_yaml",
+    "with_catalogue",
 ]

@@ -86,26 +86,31 @@ def explain_table(
     tier: str | None = None,
     all_rows: bool = False,
     reasons: int = 5,
+    ids: str | list[str] | None = None,
 ) -> ExplainResult:
-    """Grade ``table`` and explain the selected entities (by USCC, by final tier, or all)."""
-    if sum(x is not None and x is not False for x in (uscc, tier, all_rows or None)) != 1:
-        raise DataError("choose the entities to explain: a USCC, a tier, or all")
+    """Grade ``table`` and explain the selected entities (by id — ``ids``, or ``uscc`` for
+    unified social credit codes — by final tier, or all)."""
+    uscc = ids if ids is not None else uscc
     grader = BundleGrader(bundle, reasons=reasons)
+    label = grader.schema.id_label
+    if sum(x is not None and x is not False for x in (uscc, tier, all_rows or None)) != 1:
+        raise DataError(f"choose the entities to explain: a {label}, a tier, or all")
     chunk = grader.grade(table)
     graded = chunk.graded.reset_index(drop=True)
     data = chunk.validation.data.reset_index(drop=True)
     idc = grader.schema.id_column
     if uscc is not None:
         wanted = [uscc] if isinstance(uscc, str) else list(uscc)
-        rows = np.flatnonzero(graded[idc].isin(wanted).to_numpy())
-        missing = sorted(set(wanted) - set(graded[idc].iloc[rows]))
+        given = graded[idc].astype(str)
+        rows = np.flatnonzero(given.isin([str(w) for w in wanted]).to_numpy())
+        missing = sorted({str(w) for w in wanted} - set(given.iloc[rows]))
         if missing:
             rejected = chunk.rejects
             why = ""
             if len(rejected):
                 codes = set(rejected.loc[rejected["value"].astype(str).isin(missing), "reason"])
                 why = f" (rejected: {', '.join(sorted(codes))})" if codes else ""
-            raise DataError(f"no graded entity with USCC {', '.join(missing)} in the input{why}")
+            raise DataError(f"no graded entity with {label} {', '.join(missing)} in the input{why}")
     elif tier is not None:
         rows = np.flatnonzero(graded["tier"].astype(str).to_numpy() == tier)
     else:

@@ -101,7 +101,9 @@ def _logistic(x: float) -> float:
 def _entity_block(res: ExplainResult, rows: np.ndarray) -> list[dict]:
     """Public entity items per explained row; personal data masked, nothing internal."""
     cat = res.bundle.catalogue
-    idc = "uscc" if "uscc" in res.graded.columns else res.graded.columns[0]
+    from credit_grading.service import bundle_schema
+
+    idc = bundle_schema(res.bundle).id_column
     cols = {"uscc": res.graded[idc].iloc[rows].astype(str).to_numpy()}
     for item in ENTITY_ITEMS:
         if item not in res.data.columns or item not in cat:

@@ -45,7 +45,7 @@ def decide(
     """Score and grade ``data``; the result table and the grading details.
 
     ``carry`` names registry columns copied to the result (e.g. district for inspection
-    strata, public items for publication lists). ``previous`` (a former result with ``uscc``,
+    strata, public items for publication lists). ``previous`` (a former result with the id column,
     ``grade`` and ``tier``) adds ``previous_grade`` and ``previous_tier``; its ``model_grade``
     feeds hysteresis. ``as_of`` defaults to the latest as-of date.
     """

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 
 from credit_grading.catalogue import Catalogue, CatalogueItem, ItemType
-from credit_grading.config import Config, DatasetConfig, DuplicatePolicy, IdFormat
+from credit_grading.config import ROW_ID, Config, DatasetConfig, DuplicatePolicy, IdFormat
 from credit_grading.registry.text import is_text_type
 
 DICT_STRING = pa.dictionary(pa.int32(), pa.string())
@@ -19,15 +19,31 @@ DICT_STRING = pa.dictionary(pa.int32(), pa.string())
 
 @dataclass(frozen=True)
 class RegistrySchema:
-    """Columns of a registry table: the keys, the target and the catalogue items."""
+    """Columns of a registry table: the keys, the target and the catalogue items.
 
+    Without an ``id_column`` rows are numbered: the id is the 1-based row number in the file,
+    in a column named ``row_id`` that validation adds (``numbered`` is then true).
+    """
+
+    # Built directly without roles, a schema has the built-in scenario's (tests rely on it);
+    # from a config (from_config, from_dataset) it has the configured ones.
     catalogue: Catalogue
-    id_column: str = "uscc"
+    id_column: str | None = "uscc"
     id_format: IdFormat = IdFormat.USCC
     as_of_column: str | None = "as_of"
     target_column: str | None = "bad_12m"
     duplicates: DuplicatePolicy = DuplicatePolicy.KEEP_FIRST
     extra_required: tuple[str, ...] = field(default=())
+    bad_values: tuple[str | float, ...] | None = None
+    good_values: tuple[str | float, ...] | None = None
+    weight_column: str | None = None
+    numbered: bool = False
+
+    def __post_init__(self) -> None:
+        if self.id_column is None:
+            object.__setattr__(self, "id_column", ROW_ID)
+            object.__setattr__(self, "numbered", True)
+        object.__setattr__(self, "id_format", IdFormat(self.id_format))
 
     @classmethod
     def from_config(cls, config: Config) -> RegistrySchema:
@@ -43,7 +59,21 @@ class RegistrySchema:
             as_of_column=dataset.as_of_column,
             target_column=dataset.target_column,
             duplicates=dataset.duplicates,
+            bad_values=dataset.bad_values,
+            good_values=dataset.good_values,
+            weight_column=dataset.weight_column,
         )
+
+    @property
+    def id_label(self) -> str:
+        """How reports head the id: ``USCC`` for unified social credit codes, else the column."""
+        return "USCC" if self.id_format == IdFormat.USCC else self.id_column
+
+    @property
+    def target_is_text(self) -> bool:
+        """Whether the target is mapped from text values (``bad_values``/``good_values`` with text)."""
+        values = (self.bad_values or ()) + (self.good_values or ())
+        return any(isinstance(v, str) for v in values)
 
     @property
     def input_items(self) -> tuple[CatalogueItem, ...]:
@@ -62,19 +92,23 @@ class RegistrySchema:
     def required_columns(self) -> tuple[str, ...]:
         """Columns whose absence makes the table unusable."""
         items = tuple(it.id for it in self.input_items if it.required)
-        return self.key_columns + items
+        keys = tuple(c for c in self.key_columns if not (self.numbered and c == self.id_column))
+        weight = (self.weight_column,) if self.weight_column else ()
+        return keys + weight + items
 
     @property
     def known_columns(self) -> tuple[str, ...]:
-        """Every column the contract knows (keys, target, input items)."""
-        target = (self.target_column,) if self.target_column else ()
-        return self.key_columns + target + tuple(it.id for it in self.input_items)
+        """Every column the contract knows (keys, target, weight, input items)."""
+        return self.key_columns + self._roles + tuple(it.id for it in self.input_items)
 
     @property
     def output_columns(self) -> tuple[str, ...]:
-        """Columns of a validated table, in order: keys, target, items (derived included)."""
-        target = (self.target_column,) if self.target_column else ()
-        return self.key_columns + target + tuple(it.id for it in self.catalogue.items)
+        """Columns of a validated table, in order: keys, target, weight, items (derived included)."""
+        return self.key_columns + self._roles + tuple(it.id for it in self.catalogue.items)
+
+    @property
+    def _roles(self) -> tuple[str, ...]:
+        return tuple(c for c in (self.target_column, self.weight_column) if c)
 
     def kind_problems(self, fields: pa.Schema) -> list[str]:
         """One sentence per known column whose Arrow type cannot hold its kind of value (a
@@ -88,7 +122,7 @@ class RegistrySchema:
             t = f.type.value_type if pa.types.is_dictionary(f.type) else f.type
             if pa.types.is_null(t) or is_text_type(t) or _ACCEPTS[kind](t):
                 continue
-            if kind == "uscc":
+            if kind == _CODE:
                 problems.append(
                     f"column {f.name!r} should hold 18-character codes as text but is of type {f.type}: a unified "
                     "social credit code has letters and a fixed width that numbers cannot keep; write the column "
@@ -99,12 +133,14 @@ class RegistrySchema:
         return problems
 
     def column_kind(self, column: str) -> str:
-        """``uscc``, ``id``, ``date``, ``number``, ``category`` or ``text``."""
+        """``code`` (a USCC id), ``id``, ``date``, ``number``, ``category`` or ``text``."""
         if column == self.id_column:
-            return "uscc" if self.id_format == IdFormat.USCC else "id"
+            return _CODE if self.id_format == IdFormat.USCC else "id"
         if column == self.as_of_column:
             return "date"
         if column == self.target_column:
+            return "text" if self.target_is_text else "number"
+        if column == self.weight_column:
             return "number"
         return {
             ItemType.NUMERIC: "number",
@@ -121,6 +157,8 @@ class RegistrySchema:
         if column == self.as_of_column:
             return pa.date32()
         if column == self.target_column:
+            return pa.string() if self.target_is_text else pa.float64()
+        if column == self.weight_column:
             return pa.float64()
         item = self.catalogue.item(column)
         return {
@@ -141,7 +179,8 @@ def _dates(t: pa.DataType) -> bool:
 
 
 # Besides text and all-null columns, which Arrow types each kind of column accepts.
-_ACCEPTS = {"uscc": lambda t: False, "id": pa.types.is_integer, "date": _dates, "number": _numbers,
+_CODE = "code"  # the kind of a column of unified social credit codes
+_ACCEPTS = {_CODE: lambda t: False, "id": pa.types.is_integer, "date": _dates, "number": _numbers,
             "category": pa.types.is_integer, "text": lambda t: _numbers(t) or _dates(t)}  # fmt: skip
 _KIND_WORDS = {"id": "entity keys (text or whole numbers)", "date": "dates", "number": "numbers",
                "category": "category codes", "text": "text"}  # fmt: skip

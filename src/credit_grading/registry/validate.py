@@ -54,11 +54,13 @@ REASONS: dict[str, str] = {
     "invalid_date": "the value is not a valid date (YYYY-MM-DD, from 1900 on)",
     "future_date": "the date is after the snapshot date",
     "invalid_target": "the outcome must be 0 or 1",
+    "invalid_weight": "the sample weight must be a number of at least 0",
     "invalid_text": "the value is not UTF-8 text (its bytes are shown as \\xNN escapes)",
     "malformed_row": "the CSV row has more or fewer fields than the header",
 }
 
-REJECT_COLUMNS = ("row_number", "uscc", "column", "value", "reason", "detail")
+# Columns of a rejects table; the second, the row's id, is headed by the configured id column.
+REJECT_COLUMNS = ("row_number", "id", "column", "value", "reason", "detail")
 WHOLE_ROW = "*"  # the rejects' column of a problem with the whole row (a malformed CSV row)
 _EPOCH_1900 = -25567  # 1900-01-01 in days since 1970-01-01
 _NO_DATE = NO_DATE
@@ -170,7 +172,7 @@ class _Collector:
 
     def rejects(self) -> pd.DataFrame:
         if not self.groups:
-            return _empty_rejects()
+            return _empty_rejects(self.id_column)
         parts = []
         for g in self.groups:
             idx = pa.array(g.rows)
@@ -179,7 +181,7 @@ class _Collector:
                 pd.DataFrame(
                     {
                         "row_number": g.rows.astype(np.int64) + self.row_offset + 1,
-                        "uscc": self._text(self.id_column, idx).to_pandas(),
+                        self.id_column: self._text(self.id_column, idx).to_pandas(),
                         "column": g.column,
                         "value": self._text(value_from, idx).to_pandas(),
                         "reason": g.reason,
@@ -191,11 +193,11 @@ class _Collector:
         return out.sort_values(["row_number", "column"], kind="stable", ignore_index=True)
 
 
-def _empty_rejects() -> pd.DataFrame:
+def _empty_rejects(id_column: str = REJECT_COLUMNS[1]) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "row_number": pd.Series(dtype=np.int64),
-            **{c: pd.Series(dtype=object) for c in REJECT_COLUMNS[1:]},
+            **{c: pd.Series(dtype=object) for c in (id_column, *REJECT_COLUMNS[2:])},
         }
     )
 
@@ -400,6 +402,8 @@ def validate_table(
         raise SchemaError(f"{source} does not match the registry contract: " + "; ".join(problems))
     table = table.unify_dictionaries()
     n = table.num_rows
+    if schema.numbered:
+        table = with_row_ids(table, schema, row_offset, source)
     col = _Collector(table, schema.id_column, row_offset)
     present = set(names)
     known = [c for c in schema.known_columns if c in present]
@@ -445,13 +449,18 @@ def validate_table(
 
     # Outcome.
     if schema.target_column and schema.target_column in present:
-        parsed = _numeric(_column(table, schema.target_column), schema.target_column, col, whole)
+        parsed = _target(_column(table, schema.target_column), schema, col, whole)
         if parsed is not None:
             y = parsed[0]
-            col.add(
-                ~np.isnan(y) & (y != 0) & (y != 1), schema.target_column, "invalid_target", REASONS["invalid_target"]
-            )
+            col.add(~np.isnan(y) & (y != 0) & (y != 1), schema.target_column, "invalid_target", _target_detail(schema))
             out[schema.target_column] = y
+    # Sample weight: a non-negative number on every row.
+    if schema.weight_column and schema.weight_column in present:
+        parsed = _numeric(_column(table, schema.weight_column), schema.weight_column, col, whole)
+        if parsed is not None:
+            w = parsed[0]
+            col.add(~(w >= 0) & ~parsed[1], schema.weight_column, "invalid_weight", REASONS["invalid_weight"])
+            out[schema.weight_column] = w
 
     # Catalogue items.
     missing_optional = []
@@ -483,6 +492,63 @@ def validate_table(
         missing_optional_columns=tuple(missing_optional),
         ids=valid_ids,
     )
+
+
+def with_row_ids(table: pa.Table, schema: RegistrySchema, row_offset: int, source: str = "input") -> pa.Table:
+    """``table`` with the id column of a dataset without ids: the 1-based row number in the file."""
+    if schema.id_column in table.column_names:
+        raise SchemaError(
+            f"{source} has a column {schema.id_column!r}, the name given to row numbers when no dataset.id_column "
+            "is configured; name that column as the id_column, or rename it"
+        )
+    rows = np.arange(row_offset + 1, row_offset + table.num_rows + 1, dtype=np.int64)
+    return table.append_column(schema.id_column, pa.array(rows))
+
+
+def _target(arr: pa.Array, schema: RegistrySchema, col: _Collector, whole: bool) -> tuple[np.ndarray, ...] | None:
+    """The target as 1 (bad) / 0 (good) / NaN (missing): as given when no mapping is configured,
+    else ``bad_values`` → 1 and ``good_values`` → 0; any other value is the other class when only
+    one list is given and an invalid target when both are."""
+    bad, good = schema.bad_values, schema.good_values
+    if bad is None and good is None:
+        return _numeric(arr, schema.target_column, col, whole)
+    if pa.types.is_dictionary(arr.type):
+        arr = arr.dictionary_decode()
+    given = ~np.asarray(arr.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+    text = np.asarray(as_string(arr.cast(pa.string()) if not is_text_type(arr.type) else arr)
+                      .fill_null("").to_numpy(zero_copy_only=False), dtype=object)  # fmt: skip
+    text = np.array([t.strip() for t in text], dtype=object)
+
+    def matches(values) -> np.ndarray:
+        hit = np.isin(text, [str(v) for v in values])
+        numbers = [float(v) for v in values if not isinstance(v, str)]
+        if numbers:
+            with np.errstate(invalid="ignore"):
+                num = pd.to_numeric(pd.Series(text), errors="coerce").to_numpy(dtype=np.float64)
+            hit |= np.isin(num, numbers)
+        return hit & given
+
+    is_bad = matches(bad) if bad else None
+    is_good = matches(good) if good else None
+    y = np.full(len(arr), np.nan)
+    if is_bad is not None and is_good is not None:
+        y[is_good], y[is_bad] = 0.0, 1.0
+        y[given & ~is_bad & ~is_good] = 2.0  # neither: rejected as an invalid target
+    elif is_bad is not None:
+        y[given] = 0.0
+        y[is_bad] = 1.0
+    else:
+        y[given] = 1.0
+        y[is_good] = 0.0
+    none = np.zeros(len(arr), dtype=bool)
+    return y, none, none
+
+
+def _target_detail(schema: RegistrySchema) -> str:
+    if schema.bad_values is None and schema.good_values is None:
+        return REASONS["invalid_target"]
+    values = [str(v) for v in (schema.bad_values or ()) + (schema.good_values or ())]
+    return f"the outcome must be one of {', '.join(values)} (dataset.bad_values / good_values)"
 
 
 def _duplicates(
@@ -618,6 +684,9 @@ def _typed_frame(
         y = out.get(schema.target_column)
         y = y[keep] if y is not None else np.full(k, np.nan)
         cols[schema.target_column] = pd.array(y, dtype="Float64").astype("Int8")
+    if schema.weight_column:
+        w = out.get(schema.weight_column)
+        cols[schema.weight_column] = w[keep] if w is not None else np.ones(k)
     for item in schema.catalogue.items:
         if only is not None and item.id not in only:
             continue

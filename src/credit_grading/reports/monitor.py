@@ -32,19 +32,25 @@ from credit_grading.reports.validation import bin_counts, calibration_tests, fea
 from credit_grading.stats import PSI_ALERT, psi, stability_flag
 
 
-def _dates(data: pd.DataFrame, column: str = "as_of") -> list[str]:
-    if column not in data.columns:
+def _dates(data: pd.DataFrame, column: str | None) -> list[str]:
+    if column is None or column not in data.columns:
         return []
     return sorted({str(pd.Timestamp(v).date()) for v in data[column].dropna().unique()})
 
 
-def monitor(bundle: Bundle, reference: pd.DataFrame, current: pd.DataFrame, *, target: str = "bad_12m",
-            id_column: str = "uscc") -> dict:  # fmt: skip
-    """Compare two validated registry tables graded by ``bundle``."""
+def monitor(bundle: Bundle, reference: pd.DataFrame, current: pd.DataFrame, *, target: str | None = None,
+            id_column: str | None = None) -> dict:  # fmt: skip
+    """Compare two validated registry tables graded by ``bundle`` (column roles: the bundle's)."""
+    from credit_grading.service import bundle_schema
+
+    roles = bundle_schema(bundle)
+    target, id_column, dates = target or roles.target_column, id_column or roles.id_column, roles.as_of_column
     model = bundle.model
     compiled = CompiledModel(model)
-    ref, _ = decide(model, reference, reasons=0, compiled=compiled)
-    cur, _ = decide(model, current, reasons=0, compiled=compiled)
+    ref, _ = decide(model, reference, id_column=id_column, reasons=0, compiled=compiled,
+                    as_of_column=dates if dates in reference.columns else None)  # fmt: skip
+    cur, _ = decide(model, current, id_column=id_column, reasons=0, compiled=compiled,
+                    as_of_column=dates if dates in current.columns else None)  # fmt: skip
     grades = list(model.scale.grades)
     rc = pd.Categorical(ref["model_grade"].astype(str), categories=grades).value_counts().to_numpy()
     cc = pd.Categorical(cur["model_grade"].astype(str), categories=grades).value_counts().to_numpy()
@@ -60,7 +66,7 @@ def monitor(bundle: Bundle, reference: pd.DataFrame, current: pd.DataFrame, *, t
         "format": "credit_grading.monitoring_report", "format_version": 1,
         "model": {"name": bundle.name, "version": bundle.version, "bundle_sha256": bundle.sha256},
         "rows": {"reference": len(reference), "current": len(current)},
-        "snapshots": {"reference": _dates(reference), "current": _dates(current)},
+        "snapshots": {"reference": _dates(reference, dates), "current": _dates(current, dates)},
         "grade_psi": {"psi": grade_psi, "flag": stability_flag(grade_psi)},
         "grade_distribution": dist,
         "characteristics": csi,
@@ -69,7 +75,7 @@ def monitor(bundle: Bundle, reference: pd.DataFrame, current: pd.DataFrame, *, t
         "backtest": None,
         "thresholds": {"watch": 0.10, "alert": PSI_ALERT},
     }  # fmt: skip
-    if target in current.columns and current[target].notna().any():
+    if target is not None and target in current.columns and current[target].notna().any():
         joined = ref[[id_column, "pd", "model_grade"]].merge(
             current[[id_column, target]].dropna(subset=[target]), on=id_column, how="inner")  # fmt: skip
         if len(joined):

@@ -135,7 +135,7 @@ def grade_stability(bundle: Bundle, model_grades: pd.Series) -> dict:
     }
 
 
-def migration_matrix(previous: pd.DataFrame, current: pd.DataFrame, id_column: str = "uscc") -> dict:
+def migration_matrix(previous: pd.DataFrame, current: pd.DataFrame, id_column: str) -> dict:
     """Tier migration between two gradings of the same entities (counts, rates, up/down)."""
     tiers = ["A", "B", "C", "D", "M"]
     p = previous[[id_column, "tier"]].drop_duplicates(id_column).rename(columns={"tier": "before"})
@@ -155,14 +155,20 @@ def migration_matrix(previous: pd.DataFrame, current: pd.DataFrame, id_column: s
 
 
 def validation_report(bundle: Bundle, data: pd.DataFrame, *, previous: pd.DataFrame | None = None,
-                      n_boot: int = 200, seed: int = 0, target: str = "bad_12m") -> dict:  # fmt: skip
-    """Every section of the validation report, as plain data."""
-    if target not in data.columns or data[target].isna().all():
+                      n_boot: int = 200, seed: int = 0, target: str | None = None) -> dict:  # fmt: skip
+    """Every section of the validation report, as plain data. Column roles (id, as-of, target)
+    are the bundle's, from the config it was trained with; ``target`` overrides the outcome."""
+    from credit_grading.service import bundle_schema
+
+    roles = bundle_schema(bundle)
+    target = target or roles.target_column
+    if target is None or target not in data.columns or data[target].isna().all():
         raise DataError(f"a validation report needs outcomes: the data has no {target!r} values")
     data = data[data[target].notna()]
     model = bundle.model
     compiled = CompiledModel(model)
-    graded, grading = decide(model, data, reasons=0, compiled=compiled)
+    dates = roles.as_of_column if roles.as_of_column in data.columns else None
+    graded, grading = decide(model, data, id_column=roles.id_column, as_of_column=dates, reasons=0, compiled=compiled)
     y = data[target].to_numpy(dtype=np.float64)
     res = compiled.score(data)
     disc = {}
@@ -177,7 +183,8 @@ def validation_report(bundle: Bundle, data: pd.DataFrame, *, previous: pd.DataFr
         "model": {"name": bundle.name, "version": bundle.version, "bundle_sha256": bundle.sha256,
                   "champion": model.champion},
         "data": {"rows": len(data), "bad_rate": float(y.mean()),
-                 "as_of": sorted({str(pd.Timestamp(v).date()) for v in data["as_of"].unique()}) if "as_of" in data else None},
+                 # The report's key for the snapshot dates (a field of its format, not a column name):
+                 "as_of": sorted({str(pd.Timestamp(v).date()) for v in data[dates].unique()}) if dates else None},  # not a column name
         "discrimination": disc,
         "calibration": list(records(cal)),
         "concentration": {"hhi": hhi(cal["count"].to_numpy()), "max_share": float(cal["share"].max())},
@@ -206,7 +213,7 @@ def validation_report(bundle: Bundle, data: pd.DataFrame, *, previous: pd.DataFr
     out["rule_labels"] = {r.id: f"{r.label_zh} · {r.label_en}" if r.label_zh else (r.label_en or r.id)
                           for r in model.overrides}  # fmt: skip
     if previous is not None:
-        out["migration"] = migration_matrix(previous, graded)
+        out["migration"] = migration_matrix(previous, graded, roles.id_column)
     return out
 
 
@@ -282,7 +289,7 @@ def render_validation_html(report: dict, catalogue=None) -> str:
     name = lambda f: names.get(f, f)  # noqa: E731
     data = report["data"]
     sections = [{"title": "结论 · Executive summary", "items": _summary(report)}]
-    dates = ", ".join(data.get("as_of") or []) or "—"
+    dates = ", ".join(data.get("as_of") or []) or "—"  # the report's field, not a column name
     sections.append({"title": "样本 · Sample", "paragraphs": [
         f"Snapshot date(s): {dates}. {data['rows']:,} entities with a known outcome, "
         f"{round(data['rows'] * data['bad_rate']):,} of them defaulted within 12 months (bad rate {pct(data['bad_rate'])})."]})  # fmt: skip
