@@ -181,7 +181,10 @@ def test_a_resolution_made_while_re_grading_wins_over_the_slower_one(fresh, tmp_
 
 
 @pytest.mark.parametrize("value", ["[/x]", "[red]x[/red]", "[bold]"])
-def test_user_values_are_printed_literally(fresh, value):
+def test_user_values_are_printed_literally(fresh, value, monkeypatch):
+    from credit_grading import cli
+
+    monkeypatch.setattr(cli.out, "_width", 250)  # a table that wraps a cell would split the value
     db, _reg, _out, usccs = fresh
     args = ["--audit-db", str(db)]
     res = runner.invoke(app, ["objection", "file", "--uscc", usccs[6], "--item", "enterprise_name", "--claimed", value,

@@ -111,5 +111,10 @@ class CheckpointStore:
         write_atomic(self.path, json.dumps(state))
 
     def remove(self) -> None:
-        """Remove the work directory (the lock goes with it; its holder still has it open)."""
+        """Remove the work directory (the lock goes with it; its holder still has it open).
+
+        The checkpoint goes first: a process killed while the rest is removed leaves no
+        checkpoint naming spools that are gone, only leftovers the next run clears.
+        """
+        self.path.unlink(missing_ok=True)
         shutil.rmtree(self.work, ignore_errors=True)
