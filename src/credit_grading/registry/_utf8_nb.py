@@ -1,6 +1,10 @@
 """Which strings of an Arrow string array are not valid UTF-8: one compiled pass over its buffers."""
 
-from numba import njit
+from credit_grading._numba_cache import configure_numba_cache
+
+configure_numba_cache()  # before numba is imported: its compiled kernels are cached in a private folder
+
+from numba import njit  # noqa: E402
 
 
 @njit(cache=True, nogil=True)
