@@ -252,3 +252,23 @@ def test_report_command(tmp_path):
     )
     rep = json.loads(out.with_suffix(".json").read_text())
     assert rep["discrimination"]["gbm"]["bootstrap"] == 30
+
+
+def test_the_backtest_tests_a_snapshot_against_its_own_outcomes(bundle, labelled):
+    """PDs given at the reference date meet the defaults of the 12 months after it, not those after
+    the current date: replacing the current snapshot's outcomes changes nothing."""
+    schema_ = bundle_schema(bundle)
+    current = validate_table(generate_registry(20_000, seed=84, as_of="2026-12-31").table, schema_).data
+    target = schema_.target_column
+    a = monitor(bundle, labelled, current)
+    b = monitor(bundle, labelled, current.assign(**{target: 0}))
+    assert a["backtest"]["snapshot"] == b["backtest"]["snapshot"] == "reference"
+    assert a["backtest"]["as_of"] == ["2025-12-31"] and a["backtest"]["rows"] == len(labelled)
+    assert a["backtest"]["grades"] == b["backtest"]["grades"]
+    bads = sum(g["bads"] for g in a["backtest"]["grades"])
+    assert bads == int(labelled[target].sum())
+    # Without the reference's outcomes, the current snapshot is tested against its own.
+    c = monitor(bundle, labelled.drop(columns=[target]), current)
+    assert c["backtest"]["snapshot"] == "current" and sum(g["bads"] for g in c["backtest"]["grades"]) == int(
+        current[target].sum()
+    )

@@ -7,9 +7,10 @@
   shifted);
 * the grade distribution of each and its shift;
 * the tier migration matrix of the entities present in both, with upgrade/downgrade rates;
-* a backtest when the current data carries outcomes: the reference grades of the entities
-  against the outcomes recorded for them in the current data, per grade with Jeffreys and
-  binomial tests.
+* a backtest, per grade with Jeffreys and binomial tests, of the PDs of a snapshot against the
+  outcomes recorded for that same snapshot (a default within 12 months of its date): the
+  reference snapshot's once its outcomes are known, else the current one's where it has them.
+  Testing last year's PDs against the outcomes that follow this year's date would mix horizons.
 
 ``verdict`` has one line per section (grade distribution, characteristics, backtest, migration).
 ``breaches`` lists every stability index beyond the alert threshold (0.25) and every grade whose
@@ -75,13 +76,21 @@ def monitor(bundle: Bundle, reference: pd.DataFrame, current: pd.DataFrame, *, t
         "backtest": None,
         "thresholds": {"watch": 0.10, "alert": PSI_ALERT},
     }  # fmt: skip
-    if target is not None and target in current.columns and current[target].notna().any():
-        joined = ref[[id_column, "pd", "model_grade"]].merge(
-            current[[id_column, target]].dropna(subset=[target]), on=id_column, how="inner")  # fmt: skip
-        if len(joined):
-            bt = calibration_tests(grade_table(model.scale, joined["pd"].to_numpy(),
-                                               joined[target].to_numpy(dtype=np.float64)))  # fmt: skip
-            out["backtest"] = {"rows": len(joined), "grades": list(records(bt))}
+    # An outcome belongs to the snapshot it was recorded for (e.g. a default within 12 months of
+    # that snapshot's date), so PDs are tested against the outcomes of the same snapshot: the
+    # reference's once they are known, else the current one's where it carries them.
+    for side, graded, table_ in (("reference", ref, reference), ("current", cur, current)):
+        if target is None or target not in table_.columns or not table_[target].notna().any():
+            continue
+        y = table_[target].to_numpy(dtype=np.float64)
+        known = ~np.isnan(y)
+        pds = graded["pd"].to_numpy(dtype=np.float64)
+        if len(pds) != len(y) or not known.any():
+            continue
+        bt = calibration_tests(grade_table(model.scale, pds[known], y[known]))
+        out["backtest"] = {"rows": int(known.sum()), "snapshot": side,
+                           "as_of": out["snapshots"][side], "grades": list(records(bt))}  # fmt: skip
+        break
     stability = []
     if grade_psi == grade_psi and grade_psi >= PSI_ALERT:
         stability.append(f"grade distribution PSI {grade_psi:.3f} ≥ {PSI_ALERT}")
@@ -201,8 +210,10 @@ def render_monitoring_html(report: dict) -> str:
                  ("more defaults than PD" if x["direction"] == "under" else "fewer defaults than PD"),
                  "light": x["jeffreys_light"]} for x in bt["grades"] if x["count"]]  # fmt: skip
         sections.append({"title": "回溯检验 · Backtest", "paragraphs": [
-            f"The {bt['rows']:,} entities graded in the reference snapshot whose outcome is known in the current one: "
-            "per grade, the share that defaulted within 12 months against the PD the model gave them. A grade is red "
+            f"The {bt['rows']:,} entities of the {bt.get('snapshot', 'reference')} snapshot"
+            f"{' (' + ', '.join(bt['as_of']) + ')' if bt.get('as_of') else ''} whose outcome is known: "
+            "per grade, the share that defaulted within 12 months of that snapshot against the PD the model gave "
+            "them. A grade is red "
             "when its PD lies outside the 99% Jeffreys interval of the observed rate (two-sided: too many or too few "
             "defaults), yellow outside the 95% interval."],
             "tables": [table(rows, classes="light")]})  # fmt: skip
