@@ -22,9 +22,9 @@ def _snippets() -> list[str]:
 def _command(snippet: str) -> tuple[list[str], list[str]]:
     words = snippet[snippet.index("credit-grading ") + len("credit-grading ") :].split()
     cmd = [words[0]]
-    if words[0] in ("models", "audit", "objection") and len(words) > 1:
-        cmd.append(words[1])
-    elif words[0] == "catalogue" and len(words) > 1 and words[1] == "infer":  # a group with a default
+    if (words[0] in ("models", "audit", "objection") and len(words) > 1) or (
+        words[0] == "catalogue" and len(words) > 1 and words[1] == "infer"
+    ):
         cmd.append(words[1])
     options = sorted(set(re.findall(r"(--[a-z][a-z-]*)", snippet)))
     return cmd, options
