@@ -166,3 +166,24 @@ def card_bundle(bundle, tmp_path_factory):
     b = bundle
     return write_bundle(tmp_path_factory.mktemp("card") / "b", replace(b.model, champion="scorecard"), policy=b.policy,
                         catalogue=b.catalogue, config=b.config, training_data={})  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def registered_model(tmp_path_factory):
+    """A model trained on two 5,000-row snapshots, tracked, registered (version 1) and promoted to
+    ``champion`` in an MLflow store of its own: ``(root, tracking uri, pipeline result)``."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from credit_grading.pipeline import train_pipeline
+    from credit_grading.tracking import promote
+
+    root = tmp_path_factory.mktemp("registered")
+    snaps = [generate_registry(5000, seed=61, as_of=d, drift=x) for d, x in (("2024-12-31", 0.0), ("2025-12-31", 0.3))]
+    pq.write_table(pa.concat_tables([s.table for s in snaps]), root / "registry.parquet")
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MLFLOW_TRACKING_URI", uri)
+        res = train_pipeline(load_config(), root / "registry.parquet", root / "bundle", validation_bootstrap=5)
+        promote("credit_grading", res.tracked.registered_version, "champion")
+    return root, uri, res

@@ -10,29 +10,18 @@ import textwrap
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
 from credit_grading.service import BundleGrader
-from credit_grading.synth import generate_registry
 
 KINDS = ("read_parquet", "read_parquet_nullable", "read_parquet_arrow", "read_csv", "arrow_to_pandas", "arrow_table")
 
 
 @pytest.fixture(scope="module")
-def registered(tmp_path_factory):
+def registered(registered_model):
     """A registry file and a model trained on it, tracked and registered in a store of its own."""
-    from credit_grading.config import load_config
-    from credit_grading.pipeline import train_pipeline
-
-    root = tmp_path_factory.mktemp("pyfunc")
-    snaps = [generate_registry(5000, seed=61, as_of=d, drift=x) for d, x in (("2024-12-31", 0.0), ("2025-12-31", 0.3))]
-    pq.write_table(pa.concat_tables([s.table for s in snaps]), root / "registry.parquet")
-    uri = f"sqlite:///{root / 'mlflow.db'}"
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("MLFLOW_TRACKING_URI", uri)
-        res = train_pipeline(load_config(), root / "registry.parquet", root / "bundle", validation_bootstrap=5)
+    root, uri, res = registered_model
     assert res.tracked.registered_version == "1"
     return root, uri, res.bundle
 

@@ -21,32 +21,19 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
 from credit_grading.service import BundleGrader
-from credit_grading.synth import generate_registry
 
 pytestmark = pytest.mark.slow
 CHROMIUM = next((p for p in ("/usr/bin/chromium", "/usr/bin/chromium-browser") if Path(p).exists()), None)
 
 
 @pytest.fixture(scope="module")
-def champion(tmp_path_factory):
+def champion(registered_model):
     """A model trained, registered and promoted to champion in a store of its own."""
-    from credit_grading.config import load_config
-    from credit_grading.pipeline import train_pipeline
-    from credit_grading.tracking import promote
-
-    root = tmp_path_factory.mktemp("serving")
-    snaps = [generate_registry(5000, seed=71, as_of=d, drift=x) for d, x in (("2024-12-31", 0.0), ("2025-12-31", 0.3))]
-    pq.write_table(pa.concat_tables([s.table for s in snaps]), root / "registry.parquet")
-    uri = f"sqlite:///{root / 'mlflow.db'}"
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("MLFLOW_TRACKING_URI", uri)
-        res = train_pipeline(load_config(), root / "registry.parquet", root / "bundle", validation_bootstrap=5)
-        promote("credit_grading", res.tracked.registered_version, "champion")
+    root, uri, res = registered_model
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
     env["MLFLOW_TRACKING_URI"] = uri
     # as in an activated environment: MLflow starts uvicorn by name
