@@ -66,12 +66,13 @@ def corrupt_utf8(arr: pa.Array, row: int, byte: int, value: int) -> pa.Array:
 
 
 def rescore(bundle, path, tmp_path, chunk_rows: int = 10):
-    """Run ``credit-grading rescore``; returns (exit code, summary or None, rejects or None, error)."""
+    """Run ``credit-grading rescore --validate all`` (every item checked, as ``validate`` does);
+    returns (exit code, summary or None, rejects or None, error)."""
     tmp_path = tmp_path / f"rescore_{chunk_rows}"
     tmp_path.mkdir(exist_ok=True)
     out, rej = tmp_path / "graded.parquet", tmp_path / "rejects.parquet"
     res = runner.invoke(app, ["rescore", "--model", str(bundle.path), "--input", str(path), "--output", str(out),
-                              "--rejects", str(rej), "--chunk-rows", str(chunk_rows),
+                              "--rejects", str(rej), "--chunk-rows", str(chunk_rows), "--validate", "all",
                               "--audit-db", str(tmp_path / "audit.db")])  # fmt: skip
     if res.exit_code != 0:
         return res.exit_code, None, None, _error(res)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
@@ -224,3 +225,27 @@ def test_spark_engine_refuses_local_only_options(registry_files, tmp_path):
                               "--output", str(tmp_path / "o.parquet"), "--engine", "spark", "--previous", "x.parquet"])  # fmt: skip
     assert res.exit_code != 0
     assert "--previous work with the local engine only" in str(res.exception) + res.output
+
+
+def test_by_default_only_what_the_decision_reads_is_validated(card_bundle, tmp_path):
+    """A defect in an item the model and the rules do not read leaves the entity graded (and the column
+    unread); --validate all rejects it as the validate command does."""
+    table = generate_registry(600, seed=63, as_of="2026-06-30").table
+    read = {f.name for f in card_bundle.model.scorecard.features}
+    unread = next(c for c in ("commendations_36m", "equity_pledges_active", "env_penalties_24m") if c not in read)
+    col = table.column(unread).to_pylist()
+    col[:5] = [-1] * 5  # out of range: every catalogue amount or count is at least 0
+    table = table.set_column(
+        table.column_names.index(unread), unread, pa.array(col, type=table.schema.field(unread).type)
+    )
+    src = tmp_path / "r.parquet"
+    pq.write_table(table, src)
+    s = rescore(card_bundle, src, tmp_path / "read.parquet")
+    assert s["rows_graded"] == 600 and s["rows_rejected"] == 0 and s["validated"] == "read"
+    assert unread not in pq.read_schema(tmp_path / "read.parquet").names
+    full = rescore(card_bundle, src, tmp_path / "all.parquet", validate="all", rejects_path=tmp_path / "rej.csv")
+    assert full["rows_rejected"] == 5 and full["reject_reasons"] == {"out_of_range": 5}
+    assert set(pd.read_csv(tmp_path / "rej.csv")["column"]) == {unread}
+    graded = pq.read_table(tmp_path / "read.parquet").to_pandas().iloc[5:].reset_index(drop=True)
+    others = pq.read_table(tmp_path / "all.parquet").to_pandas()
+    np.testing.assert_array_equal(graded["pd"].to_numpy(), others["pd"].to_numpy())

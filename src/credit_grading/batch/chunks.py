@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -28,24 +30,31 @@ class ChunkGrader:
         self.previous = previous
         self.source = source
         self.grader = BundleGrader(bundle, reasons=options.reasons)
-        self.schema = self.grader.schema
         model = bundle.model
+        full = self.grader.schema
         self.decider = model.decider
         self.builder = ResultBuilder(model.name, model.version, model.scale.grades, model.scale.tiers,
-                                     model.overrides, self.schema.id_column, self.schema.as_of_column)  # fmt: skip
+                                     model.overrides, full.id_column, full.as_of_column)  # fmt: skip
         self.rules = grader_for(model)
-        unknown = [c for c in options.carry if c not in self.schema.catalogue]
+        unknown = [c for c in options.carry if c not in full.catalogue]
         if unknown:
             raise DataError(f"cannot carry {unknown} to the output: not catalogue items of this model's registry")
         self.needed = self._needed_columns() | frozenset(options.carry)
+        # The contract the chunks are read and validated under: every item (validate="all"), or only
+        # the items the decision reads — a defect elsewhere is no reason to leave an entity ungraded.
+        self.schema = full
+        if options.validate == "read":
+            self.schema = replace(full, catalogue=full.catalogue.subset(sorted(self.needed)))
 
     def _needed_columns(self) -> frozenset[str]:
-        """Items the models and the override rules read (the rest is validated, not carried)."""
+        """Items the decision reads: the scorecard's (its points are every result's score), the GBM's
+        when it decides or is asked for, and the override rules' (the rest is not carried)."""
         m = self.bundle.model
         need: set[str] = set()
-        for spec in (m.scorecard, m.gbm):
-            if spec is not None:
-                need |= {f.name for f in spec.features}
+        if m.scorecard is not None:
+            need |= {f.name for f in m.scorecard.features}
+        if m.gbm is not None and (m.champion == "gbm" or self.options.challenger):
+            need |= {f.name for f in m.gbm.features}
         for rule in m.overrides:
             need |= rule.when.items()
             if _counts_missing(rule.when):

@@ -68,6 +68,9 @@ class RescoreOptions:
         Registry items copied to the output beside the results.
     overwrite
         Replace an output file that already exists (otherwise the job refuses to start).
+    validate
+        ``read`` (default): the keys and every item the decision reads are validated (and only
+        those columns are read); ``all``: every catalogue item, as ``credit-grading validate`` does.
     wait
         Seconds to wait for another job writing the same output to finish (``None``: as long as
         it takes); 0 refuses at once.
@@ -84,6 +87,7 @@ class RescoreOptions:
     carry: tuple[str, ...] = ()
     overwrite: bool = False
     wait: float | None = 0.0
+    validate: str = "read"
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__  # frozen: normalise once here
@@ -102,6 +106,8 @@ class RescoreOptions:
             raise DataError(f"compression must be one of {', '.join(COMPRESSIONS)}; got {self.compression!r}")
         if self.reasons_for.mode == "changed" and self.previous_path is None:
             raise DataError("reasons for changed rows need the previous grading: a change is against it")
+        if self.validate not in ("read", "all"):
+            raise DataError(f"validate must be read (the items the decision reads) or all, got {self.validate!r}")
         if self.wait is not None and self.wait < 0:
             raise DataError(f"wait must be 0 or more seconds, got {self.wait!r}")
         if self.rejects_path is not None and not self.rejects_path.name.lower().endswith((".csv", ".parquet", ".pq")):

@@ -149,6 +149,7 @@ class Rescorer:
             "challenger": o.challenger,
             "compression": o.compression,
             "carry": list(o.carry),
+            "validate": o.validate,
             "previous": None,
         }
         if o.previous_path is not None:
@@ -249,6 +250,7 @@ class Rescorer:
             "rows_explained": totals.rows_explained,
             "reasons": o.reasons,
             "reasons_for": str(o.reasons_for),
+            "validated": o.validate,
             "tier_counts": totals.tiers,
             "reject_reasons": totals.reject_reasons,
             "chunks": len(totals.chunks),
@@ -308,7 +310,7 @@ def rescore(
     options
         A :class:`RescoreOptions`, or its fields as keywords (``rejects_path``,
         ``previous_path``, ``reasons``, ``reasons_for``, ``chunk_rows``, ``restart``,
-        ``challenger``, ``compression``, ``carry``, ``overwrite``, ``wait``).
+        ``challenger``, ``compression``, ``carry``, ``overwrite``, ``wait``, ``validate``).
     progress
         Called with the number of rows of each chunk done.
     start_callback

@@ -56,6 +56,9 @@ def rescore(
     wait: Annotated[
         bool, typer.Option("--wait", help="If another job writes the same output, wait for it instead of refusing.")
     ] = False,
+    validate: Annotated[
+        str, typer.Option("--validate", help="read: check the items the decision reads; all: every catalogue item.")
+    ] = "read",
     audit_db: AuditOpt = None,
     config: ConfigOpt = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show MLflow's own messages.")] = False,
@@ -103,7 +106,7 @@ def rescore(
             options = RescoreOptions(rejects_path=rejects, previous_path=previous, reasons=reasons,
                                      reasons_for=reasons_for, chunk_rows=chunk_rows or DEFAULT_CHUNK_ROWS,
                                      restart=restart, compression=compression, challenger=challenger,
-                                     carry=tuple(carry or ()), overwrite=overwrite, wait=None if wait else 0.0)  # fmt: skip
+                                     carry=tuple(carry or ()), overwrite=overwrite, wait=None if wait else 0.0, validate=validate)  # fmt: skip
             summary = run_rescore(bundle, input_path, output, options, progress=lambda n: bar[0].update(n),
                                   start_callback=started, on_complete=record)  # fmt: skip
         finally:
