@@ -263,7 +263,7 @@ def test_the_backtest_tests_a_snapshot_against_its_own_outcomes(bundle, labelled
     a = monitor(bundle, labelled, current)
     b = monitor(bundle, labelled, current.assign(**{target: 0}))
     assert a["backtest"]["snapshot"] == b["backtest"]["snapshot"] == "reference"
-    assert a["backtest"]["as_of"] == ["2025-12-31"] and a["backtest"]["rows"] == len(labelled)
+    assert a["backtest"]["dates"] == ["2025-12-31"] and a["backtest"]["rows"] == len(labelled)
     assert a["backtest"]["grades"] == b["backtest"]["grades"]
     bads = sum(g["bads"] for g in a["backtest"]["grades"])
     assert bads == int(labelled[target].sum())

@@ -89,7 +89,7 @@ def monitor(bundle: Bundle, reference: pd.DataFrame, current: pd.DataFrame, *, t
             continue
         bt = calibration_tests(grade_table(model.scale, pds[known], y[known]))
         out["backtest"] = {"rows": int(known.sum()), "snapshot": side,
-                           "as_of": out["snapshots"][side], "grades": list(records(bt))}  # fmt: skip
+                           "dates": out["snapshots"][side], "grades": list(records(bt))}  # fmt: skip
         break
     stability = []
     if grade_psi == grade_psi and grade_psi >= PSI_ALERT:
@@ -211,7 +211,7 @@ def render_monitoring_html(report: dict) -> str:
                  "light": x["jeffreys_light"]} for x in bt["grades"] if x["count"]]  # fmt: skip
         sections.append({"title": "回溯检验 · Backtest", "paragraphs": [
             f"The {bt['rows']:,} entities of the {bt.get('snapshot', 'reference')} snapshot"
-            f"{' (' + ', '.join(bt['as_of']) + ')' if bt.get('as_of') else ''} whose outcome is known: "
+            f"{' (' + ', '.join(bt['dates']) + ')' if bt.get('dates') else ''} whose outcome is known: "
             "per grade, the share that defaulted within 12 months of that snapshot against the PD the model gave "
             "them. A grade is red "
             "when its PD lies outside the 99% Jeffreys interval of the observed rate (two-sided: too many or too few "
