@@ -1,7 +1,7 @@
 """The MLflow model of a bundle, logged as "models from code": this file *is* the model.
 
 MLflow stores this file beside the bundle (an artifact called ``bundle``) and runs it when the
-model is loaded: no cloudpickle, no pickle anywhere. ``load_context`` loads the bundle (every
+model is loaded: the model is never pickled (no cloudpickle). ``load_context`` loads the bundle (every
 hash checked) and compiles it; ``predict`` grades raw registry rows and returns one row per
 input row — graded rows with their results, rejected rows with ``status = rejected`` and their
 reasons.
