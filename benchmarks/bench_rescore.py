@@ -69,7 +69,8 @@ def child(args) -> dict:
         t0 = time.perf_counter()
         none = args.reasons_for == "none"
         s = rescore(bundle, args.input, args.output, reasons=0 if none else 3,
-                    reasons_for="all" if none else args.reasons_for, previous_path=args.previous)  # fmt: skip
+                    reasons_for="all" if none else args.reasons_for, previous_path=args.previous,
+                    overwrite=True)  # fmt: skip
         return {"seconds": time.perf_counter() - t0, "rss_mb": rss_mb(), "explained": s["rows_explained"],
                 "rows": s["rows_read"]}  # fmt: skip
     if args.child == "engine":
