@@ -262,3 +262,17 @@ def test_rescore_takes_trusted_keys_from_its_config(model, keys, tmp_path):
     sign_bundle(model, ours.private_path)
     proc = _cli(*args)
     assert proc.returncode == 0, proc.stderr
+
+
+@pytest.mark.parametrize("command", ["explain", "report", "monitor"])
+def test_report_commands_take_trusted_keys_from_their_config(model, keys, tmp_path, command):
+    ours, _ = keys
+    cfg = _config_trusting(ours, tmp_path)
+    reg = tmp_path / "r.parquet"
+    assert _cli("synth", "-n", "300", "--out", str(reg)).returncode == 0
+    extra = {"explain": ["--input", str(reg), "--all", "--out", str(tmp_path / "x")],
+             "report": ["--data", str(reg), "--out", str(tmp_path / "v.html")],
+             "monitor": ["--reference", str(reg), "--current", str(reg), "--out", str(tmp_path / "m")]}[command]  # fmt: skip
+    proc = _cli(command, "--model", str(model), *extra, "--config", str(cfg))
+    assert proc.returncode == 1 and "is not signed" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+    assert not any((tmp_path / n).exists() for n in ("x", "v.html", "m"))

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from credit_grading.cli import ModelOpt, app, err, esc, out
+from credit_grading.cli import ConfigOpt, ModelOpt, app, err, esc, load_model, out
 from credit_grading.exceptions import CreditGradingError
 
 
@@ -51,6 +51,7 @@ def explain(
     all_rows: Annotated[bool, typer.Option("--all", help="Explain every entity.")] = False,
     fmt: Annotated[ReportFormat, typer.Option("--format", "-f", help="html, json or both.")] = ReportFormat.both,
     reasons: Annotated[int, typer.Option("--reasons", min=1, max=20, help="Reasons per report.")] = 5,
+    config: ConfigOpt = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show MLflow's own messages.")] = False,
 ) -> None:
     """Write a decision report (HTML and/or JSON) for each selected entity."""
@@ -58,11 +59,10 @@ def explain(
     from credit_grading.explain import decision_documents, explain_table, write_reports
     from credit_grading.registry.io import read_registry_table
     from credit_grading.service import bundle_schema
-    from credit_grading.tracking import resolve_model
 
     if tier is not None and tier not in ("A", "B", "C", "D", "M"):
         raise CreditGradingError(f"--tier must be one of A, B, C, D, M; got {tier!r}")
-    bundle = resolve_model(model, verbose=verbose)
+    bundle = load_model(model, config, verbose=verbose)
     t0 = time.perf_counter()
     table, _ = read_registry_table(input_path, bundle_schema(bundle))
     res = explain_table(bundle, table, ids=ids or None, tier=tier, all_rows=all_rows, reasons=reasons)
@@ -84,19 +84,19 @@ def report(
     ] = None,
     bootstrap: Annotated[int, typer.Option("--bootstrap", min=10, help="Bootstrap resamples for the intervals.")] = 200,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the bootstrap.")] = 0,
+    config: ConfigOpt = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show MLflow's own messages.")] = False,
 ) -> None:
     """Write the validation report: discrimination, calibration per grade, stability, binning, profiles."""
     from credit_grading.registry.io import read_frame
     from credit_grading.reports import render_profiles_html, render_validation_html, validation_report
     from credit_grading.storage import check_distinct, write_atomic
-    from credit_grading.tracking import resolve_model
 
     json_path = out_path.with_suffix(".json")
     prof = out_path.with_name(out_path.stem + "_profiles.html")
     check_distinct({"--data": data, "--previous": previous, "--out": out_path, "the JSON beside --out": json_path,
                     "the profiles page beside --out": prof})  # fmt: skip
-    bundle = resolve_model(model, verbose=verbose)
+    bundle = load_model(model, config, verbose=verbose)
     loaded = _load_for(bundle, data)
     prev = read_frame(previous, what="previous grading") if previous else None
     rep = validation_report(bundle, loaded.data, previous=prev, n_boot=bootstrap, seed=seed)
@@ -118,6 +118,7 @@ def monitor(
     fail_on: Annotated[
         FailOn, typer.Option("--fail-on", help="Which breaches exit with code 3: stability, backtest, any or none.")
     ] = FailOn.stability,
+    config: ConfigOpt = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show MLflow's own messages.")] = False,
 ) -> None:
     """Monitor stability (PSI/CSI), grade shift, migration and a two-sided backtest; exit 3 on a breach
@@ -126,9 +127,8 @@ def monitor(
     from credit_grading.reports import render_monitoring_html
     from credit_grading.reports.monitor import breached
     from credit_grading.storage import write_atomic
-    from credit_grading.tracking import resolve_model
 
-    bundle = resolve_model(model, verbose=verbose)
+    bundle = load_model(model, config, verbose=verbose)
     rep = run_monitor(bundle, _load_for(bundle, reference).data, _load_for(bundle, current).data)
     out_dir.mkdir(parents=True, exist_ok=True)
     write_atomic(out_dir / "monitoring.json", json.dumps(rep, ensure_ascii=False, indent=1, default=str))
