@@ -26,20 +26,20 @@ DATA = Path(__file__).parent / "data"
 MODEL = str(DATA / "bundle_v1")
 
 
+def _registry(tmp_path_factory, name: str, rows: int, seed: int, invalid: float) -> Path:
+    path = tmp_path_factory.mktemp(name) / f"{name}.parquet"
+    write_registry(generate_registry(rows, seed=seed, as_of="2026-06-30", invalid_fraction=invalid), path)
+    return path
+
+
 @pytest.fixture(scope="module")
 def reg(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("safety")
-    path = root / "registry.parquet"
-    write_registry(generate_registry(60_000, seed=71, as_of="2026-06-30", invalid_fraction=0.01), path)
-    return path
+    return _registry(tmp_path_factory, "registry", 60_000, 71, 0.01)
 
 
 @pytest.fixture(scope="module")
 def small(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("small")
-    path = root / "small.parquet"
-    write_registry(generate_registry(2_000, seed=72, as_of="2026-06-30", invalid_fraction=0.02), path)
-    return path
+    return _registry(tmp_path_factory, "small", 2_000, 72, 0.02)
 
 
 def _cmd(*args: str) -> list[str]:

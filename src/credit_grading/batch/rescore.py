@@ -23,7 +23,9 @@ grading's keys when ``previous_path`` is given.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -66,9 +68,6 @@ class _InputHash:
     """
 
     def __init__(self, path: Path) -> None:
-        import hashlib
-        import os
-
         self.path = path
         self._fh = open(path, "rb")  # noqa: SIM115 - closed by the thread
         st = os.fstat(self._fh.fileno())
@@ -87,8 +86,6 @@ class _InputHash:
             self._error = exc
 
     def result(self) -> str:
-        import os
-
         self._thread.join()
         if self._error is not None:
             raise self._error
