@@ -17,6 +17,7 @@ file, each key path, the value given and what is allowed.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from enum import StrEnum
 from pathlib import Path
 
@@ -160,6 +161,39 @@ class FeatureBinningConfig(_Section):
     max_n_bins: int | None = Field(default=None, ge=2)
     special_codes: tuple[float, ...] | None = None
     cat_cutoff: float | None = Field(default=None, gt=0.0, lt=0.5)
+    # The analyst's own bins: cut points of a numeric feature (``[lower, upper)`` bins between
+    # them) or level groups of a categorical one (levels not listed form bins of their own).
+    # Set, they replace the optimiser's choice for that feature.
+    splits: tuple[float, ...] | None = None
+    groups: tuple[tuple[str, ...], ...] | None = None
+
+    @field_validator("splits")
+    @classmethod
+    def _splits(cls, v: tuple[float, ...] | None) -> tuple[float, ...] | None:
+        if v is None:
+            return v
+        if not v:
+            raise ValueError("splits lists at least one cut point")
+        if any(x != x or x in (float("inf"), float("-inf")) for x in v):
+            raise ValueError(f"splits must be finite numbers, got {list(v)}")
+        if any(b <= a for a, b in itertools.pairwise(v)):
+            raise ValueError(f"splits must be strictly increasing, got {list(v)}")
+        return v
+
+    @field_validator("groups")
+    @classmethod
+    def _groups(cls, v: tuple[tuple[str, ...], ...] | None) -> tuple[tuple[str, ...], ...] | None:
+        if v is None:
+            return v
+        if not v or any(not g for g in v):
+            raise ValueError("groups lists one or more non-empty groups of levels")
+        seen: set[str] = set()
+        for g in v:
+            for level in g:
+                if level in seen:
+                    raise ValueError(f"level {level!r} appears in more than one group")
+                seen.add(level)
+        return v
 
     @field_validator("monotonic_trend")
     @classmethod
