@@ -129,7 +129,7 @@ def test_history_and_objections(graded_run, tmp_path, monkeypatch):
 
     res = resolve_objection(oid, "accept", "checked with the tax office", out_dir=tmp_path / "obj", path=db)
     report = json.loads(Path(res["report"]).read_text())
-    assert report["before"]["entity"]["uscc"] == uscc == report["after"]["entity"]["uscc"]
+    assert report["before"]["entity"]["id"] == uscc == report["after"]["entity"]["id"]
     assert report["after"]["decision"]["pd"] <= report["before"]["decision"]["pd"]  # fewer overdue filings, less risk
     assert Path(res["report"]).with_suffix(".html").exists()
     # The re-grade, then the objection's new state, both chained.

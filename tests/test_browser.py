@@ -93,7 +93,7 @@ def pages(bundle, tmp_path_factory):
     ]
     report = _before_after(7, "dishonest_debtor_flag", "0", "court record shows the debt was paid", before, after)
     (root / "objection.html").write_text(_before_after_html(report), encoding="utf-8")
-    return root, {d["entity"]["uscc"]: d for d in docs}, ids
+    return root, {d["entity"]["id"]: d for d in docs}, ids
 
 
 def test_decision_letters_print_on_a4_with_grade_tier_and_reasons_in_both_languages(pages, tmp_path):

@@ -88,7 +88,7 @@ def letters(bundle):
     t.loc[2, ["dishonest_debtor_flag", "serious_untrustworthy_flag", "abnormal_operations_flag"]] = 0
     res = explain_table(bundle, pa.Table.from_pandas(t, preserve_index=False), uscc=list(t["uscc"][:3]))
     docs = decision_documents(res, input_path="/very/secret/place/registry.parquet", input_sha256="ab" * 32)
-    return {d["entity"]["uscc"]: d for d in docs}, list(t["uscc"][:3])
+    return {d["entity"]["id"]: d for d in docs}, list(t["uscc"][:3])
 
 
 def test_an_m_report_says_why_the_entity_is_not_graded(letters):

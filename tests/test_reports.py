@@ -118,7 +118,7 @@ def test_reports_mask_personal_data_and_are_self_contained(bundle, table, tmp_pa
         text = json.dumps(doc, ensure_ascii=False)
         page = render_html(doc)
         assert not any((i and i in text) or (i and i in page) for i in ids)
-        full = names[doc["entity"]["uscc"]]
+        full = names[doc["entity"]["id"]]
         if full:
             assert doc["entity"]["legal_rep_name"] == full[0] + "*" * (len(full) - 1) and full not in page
         assert "<script" not in page and " src=" not in page and "href=" not in page and "@import" not in page
@@ -138,7 +138,7 @@ def test_explain_command_for_one_entity_and_for_a_tier(bundle, table, tmp_path):
                               "--out", str(tmp_path / "one")])  # fmt: skip
     assert res.exit_code == 0, res.output
     doc = json.loads((tmp_path / "one" / f"{code}.json").read_text())
-    assert doc["entity"]["uscc"] == code and (tmp_path / "one" / f"{code}.html").exists()
+    assert doc["entity"]["id"] == code and (tmp_path / "one" / f"{code}.html").exists()
     res = runner.invoke(app, ["explain", "--model", str(DATA / "bundle_v1"), "--input", str(path), "--tier", "A",
                               "--format", "json", "--out", str(tmp_path / "a")])  # fmt: skip
     assert res.exit_code == 0, res.output

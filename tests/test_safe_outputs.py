@@ -67,7 +67,7 @@ def test_write_reports_keeps_hostile_ids_inside_out(few_docs, tmp_path):
     docs = []
     for i in HOSTILE_IDS:
         d = json.loads(json.dumps(few_docs[0]))
-        d["entity"]["uscc"] = i
+        d["entity"]["id"] = i
         docs.append(d)
     out = tmp_path / "deep" / "out"
     written = [p for p in write_reports(docs, out) if p.name != "index.html"]
@@ -80,7 +80,7 @@ def test_write_reports_keeps_hostile_ids_inside_out(few_docs, tmp_path):
     by_id = {}
     for p in written:
         if p.suffix == ".json":
-            by_id[json.loads(p.read_text(encoding="utf-8"))["entity"]["uscc"]] = p
+            by_id[json.loads(p.read_text(encoding="utf-8"))["entity"]["id"]] = p
     assert set(by_id) == set(HOSTILE_IDS)  # every id is in its own file, unchanged inside
     page = (out / (report_file_stem("<script>") + ".html")).read_text(encoding="utf-8")
     assert "<script>" not in page and "&lt;script&gt;" in page
@@ -91,7 +91,7 @@ def test_write_reports_refuses_a_symlink_pointing_out(few_docs, tmp_path):
     out.mkdir()
     victim = tmp_path / "victim.json"
     victim.write_text("precious", encoding="utf-8")
-    code = few_docs[0]["entity"]["uscc"]
+    code = few_docs[0]["entity"]["id"]
     (out / f"{code}.json").symlink_to(victim)
     write_reports(few_docs, out, "json")
     assert victim.read_text(encoding="utf-8") == "precious"
@@ -127,7 +127,7 @@ def test_explain_command_with_any_ids_writes_only_inside_out(any_id_bundle, tmp_
     assert [p.name for p in files if p.name == "index.html"] == ["index.html"]  # the list of every report
     files = [p for p in files if p.name != "index.html"]
     assert len(files) == 2 * len(ids) and all(p.parent == out for p in files)
-    got = {json.loads(p.read_text(encoding="utf-8"))["entity"]["uscc"] for p in files if p.suffix == ".json"}
+    got = {json.loads(p.read_text(encoding="utf-8"))["entity"]["id"] for p in files if p.suffix == ".json"}
     assert got == set(ids)
 
 
@@ -451,7 +451,7 @@ def _no_raw_tag(page: str) -> None:
 
 def test_decision_page_escapes_every_value(few_docs):
     doc = json.loads(json.dumps(few_docs[0]))
-    doc["entity"].update({"uscc": XSS[1], "enterprise_name": XSS[0], "legal_rep_name": XSS[2], "district": XSS[0],
+    doc["entity"].update({"id": XSS[1], "enterprise_name": XSS[0], "legal_rep_name": XSS[2], "district": XSS[0],
                           "industry": XSS[1]})  # fmt: skip
     doc["as_of"] = XSS[0]
     doc["decision"].update({"tier_label_zh": XSS[0], "tier_label_en": XSS[1], "grade": XSS[2], "model_grade": XSS[0],

@@ -34,7 +34,10 @@ def _latest_run_with(uscc: str, con: sqlite3.Connection) -> dict:
 
     for rec in reversed(runlog.select_runs(con, "WHERE kind = 'rescore'")):
         outp = Path(rec["output_path"] or "")
-        if outp.is_file() and pq.read_table(outp, columns=["uscc"], filters=[("uscc", "==", uscc)]).num_rows:
+        if not outp.is_file():
+            continue
+        idc, _ = runlog.output_key_columns(outp)
+        if pq.read_table(outp, columns=[idc], filters=[(idc, "==", uscc)]).num_rows:
             return rec
     raise DataError(f"unknown entity {uscc}: no rescoring in the run log graded it")
 
@@ -193,7 +196,7 @@ def _check_overwrite(report_json: Path, obj: dict) -> None:
     try:
         doc = json.loads(report_json.read_text(encoding="utf-8"))
         ours = (doc.get("objection"), doc.get("run_seq"), doc.get("item"), doc.get("claimed"),
-                doc["before"]["entity"]["uscc"]) == (obj["id"], obj["run_seq"], obj["item"], obj["claimed"],
+                runlog.entity_id(doc["before"])) == (obj["id"], obj["run_seq"], obj["item"], obj["claimed"],
                                                      obj["uscc"])  # fmt: skip
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         ours = False
@@ -320,7 +323,7 @@ def _day(stamp: str | None) -> str:
 def _before_after_html(report: dict) -> str:
     """The before/after page: the enterprise, the item corrected, what changed, and both decisions
     with their rules, measures and waterfalls (an outcome of M explained by its rule)."""
-    from credit_grading.explain.decision import waterfall_svg
+    from credit_grading.explain.decision import id_label, waterfall_svg
     from credit_grading.explain.readable import pct
     from credit_grading.reports.html import render, table
 
@@ -336,7 +339,8 @@ def _before_after_html(report: dict) -> str:
     rows = [{"": names.get(k, k), "更正前 before": show(k, v["before"]), "更正后 after": show(k, v["after"])}
             for k, v in report["changed"].items()]  # fmt: skip
     old = report.get("old_value")
-    head = [f"{ent.get('enterprise_name') or ''} · 统一社会信用代码 USCC {ent['uscc']}",
+    key = runlog.entity_id(before)
+    head = [f"{ent.get('enterprise_name') or ''} · {id_label(ent)} {key}",
             f"异议事项 Item objected to: {label} — 原值 recorded value {'—' if old is None else repr(old)}, "
             f"更正为 corrected to {report['claimed']!r}.",
             f"企业陈述的理由 The enterprise's reason: {report.get('reason') or '—'}",
@@ -366,5 +370,5 @@ def _before_after_html(report: dict) -> str:
                     "effect": r["contribution"]} for i, r in enumerate(doc["reasons"])]  # fmt: skip
         sections.append({"title": side, "paragraphs": paras, "svgs": [waterfall_svg(doc)],
                          "tables": [table(reasons, title="主要原因 · Main reasons")]})  # fmt: skip
-    return render(f"异议处理结果 · Objection {report['objection']}: {ent.get('enterprise_name') or ent['uscc']}",
-                  f"USCC {ent['uscc']} · data as of {before.get('as_of') or '—'}", sections)  # fmt: skip
+    return render(f"异议处理结果 · Objection {report['objection']}: {ent.get('enterprise_name') or key}",
+                  f"{id_label(ent)} {key} · data as of {before.get('as_of') or '—'}", sections)  # fmt: skip

@@ -346,6 +346,23 @@ def get_run(con: sqlite3.Connection, seq: int) -> dict:
     return found[0]
 
 
+def entity_id(doc: dict) -> str:
+    """The entity key of a decision document (``entity.id``; ``entity.uscc`` in format 1)."""
+    ent = doc["entity"]
+    return ent["id"] if "id" in ent else ent["uscc"]
+
+
+def output_key_columns(path: Path | str) -> tuple[str, str | None]:
+    """The entity-key column of a grading output and its as-of column (None without one): the result
+    schema puts the key first and the as-of date, when there is one, right after it."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    fields = [f for f in pq.read_schema(path) if f.name != "row_number"]
+    as_of = fields[1].name if len(fields) > 1 and pa.types.is_date(fields[1].type) else None
+    return fields[0].name, as_of
+
+
 def history(uscc: str, path: Path | str | None = None) -> list[dict]:
     """Every grade and tier the entity received, run by run (each output's hash checked first)."""
     import pyarrow.parquet as pq
@@ -365,7 +382,7 @@ def history(uscc: str, path: Path | str | None = None) -> list[dict]:
             continue
         if outp.suffix == ".json":  # an objection's after-report
             doc = json.loads(outp.read_text(encoding="utf-8"))
-            if doc["after"]["entity"]["uscc"] != uscc:
+            if entity_id(doc["after"]) != uscc:
                 continue
             d = doc["after"]["decision"]
             reasons = [r["item"] for r in doc["after"]["reasons"]]
@@ -373,11 +390,12 @@ def history(uscc: str, path: Path | str | None = None) -> list[dict]:
                 {**entry, "status": "ok", "grade": d["grade"], "tier": d["tier"], "pd": d["pd"], "reasons": reasons}
             )
             continue
-        table = pq.read_table(outp, filters=[("uscc", "==", uscc)])
+        idc, as_of_column = output_key_columns(outp)
+        table = pq.read_table(outp, filters=[(idc, "==", uscc)])
         if table.num_rows == 0:
             continue
         row = table.slice(0, 1).to_pylist()[0]
         reasons = [row[k] for k in sorted(row) if k.startswith("reason_") and not k.endswith("_value") and row[k]]
         out.append({**entry, "status": "ok", "grade": row["grade"], "tier": row["tier"], "pd": row["pd"],
-                    "as_of": str(row.get("as_of")), "reasons": reasons})  # fmt: skip
+                    "as_of": str(row[as_of_column]) if as_of_column else None, "reasons": reasons})  # fmt: skip
     return out

@@ -6,7 +6,7 @@ measures (green channel, education and guidance, joint punishment, …) with Chi
 English labels. ``publication`` says which entities may appear on a published list: those
 in the listed tiers or changed by the listed override rules. ``decision`` says who issues a
 decision letter, how long a decision stands, and how the enterprise objects (deadline in days,
-contact, the reference format to quote, e.g. ``XY-{year}{month:02d}-{uscc}``).
+contact, the reference format to quote, e.g. ``XY-{year}{month:02d}-{id}``).
 
 >>> policy = load_policy()
 >>> policy.tier("D").inspection_ratio
@@ -50,8 +50,9 @@ class Publication(_Section):
     rules: tuple[str, ...] = ()
 
 
-REFERENCE_FIELDS = {"uscc": "91110000MA01ABCD3X", "as_of": "2025-12-31", "year": 2025, "month": 12, "day": 31,
-                    "decided": "2026-01-15"}  # fmt: skip
+# {id} is the entity's key ({uscc}, the same value, is kept for formats written before ids were configurable).
+REFERENCE_FIELDS = {"id": "91110000MA01ABCD3X", "uscc": "91110000MA01ABCD3X", "as_of": "2025-12-31", "year": 2025,
+                    "month": 12, "day": 31, "decided": "2026-01-15"}  # fmt: skip
 
 
 class Objection(_Section):
@@ -60,7 +61,7 @@ class Objection(_Section):
     days: int = Field(default=15, ge=1, le=365)
     contact_zh: str = "作出决定的机关的信用管理部门"
     contact_en: str = "the credit management office of the issuing authority"
-    reference_format: str = "XY-{year}{month:02d}-{uscc}"
+    reference_format: str = "XY-{year}{month:02d}-{id}"
 
     @model_validator(mode="after")
     def _reference(self) -> Objection:

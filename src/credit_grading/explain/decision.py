@@ -31,9 +31,12 @@ from credit_grading.explain import charts
 from credit_grading.explain.core import ExplainResult
 from credit_grading.explain.readable import item_name, item_value, pct
 from credit_grading.grading.publish import mask_text
+from credit_grading.runlog import entity_id
 from credit_grading.storage import write_atomic
 
 FORMAT = "credit_grading.decision_report"
+# 2: the entity is keyed ``id`` (its configured column in ``id_column``, ``id_format``), not ``uscc``.
+FORMAT_VERSION = 2
 ENTITY_ITEMS = ("enterprise_name", "legal_rep_name", "district", "industry", "enterprise_type", "established_on")
 
 
@@ -82,16 +85,23 @@ def _add_months(day: dt.date, months: int) -> dt.date:
     return dt.date(year, month, min(day.day, last))
 
 
-def _letter(policy, uscc: str, as_of: str | None, decided: dt.date) -> dict:
+def _letter(policy, entity: str, as_of: str | None, decided: dt.date) -> dict:
     d = policy.decision
     o = d.objection
     data_day = dt.date.fromisoformat(as_of) if as_of else decided
-    ref = o.reference(uscc=uscc, as_of=data_day.isoformat(), year=data_day.year, month=data_day.month,
+    ref = o.reference(id=entity, uscc=entity, as_of=data_day.isoformat(), year=data_day.year, month=data_day.month,
                       day=data_day.day, decided=decided.isoformat())  # fmt: skip
     return {"authority_zh": d.authority_zh, "authority_en": d.authority_en, "decided": decided.isoformat(),
             "valid_until": _add_months(decided, d.validity_months).isoformat(), "validity_months": d.validity_months,
             "objection_days": o.days, "objection_deadline": (decided + dt.timedelta(days=o.days)).isoformat(),
             "contact_zh": o.contact_zh, "contact_en": o.contact_en, "reference": ref}  # fmt: skip
+
+
+def id_label(entity: dict) -> str:
+    """How a page heads the entity's key: the USCC where ids are checked as such, else the configured column."""
+    if entity.get("id_format", "uscc" if "uscc" in entity else None) == "uscc":
+        return "统一社会信用代码 USCC"
+    return f"编号 ID · {entity.get('id_column') or 'id'}"
 
 
 def _logistic(x: float) -> float:
@@ -103,8 +113,11 @@ def _entity_block(res: ExplainResult, rows: np.ndarray) -> list[dict]:
     cat = res.bundle.catalogue
     from credit_grading.service import bundle_schema
 
-    idc = bundle_schema(res.bundle).id_column
-    cols = {"uscc": res.graded[idc].iloc[rows].astype(str).to_numpy()}
+    schema = bundle_schema(res.bundle)
+    idc = schema.id_column
+    n = len(rows)
+    cols = {"id": res.graded[idc].iloc[rows].astype(str).to_numpy(), "id_column": np.full(n, idc, dtype=object),
+            "id_format": np.full(n, str(schema.id_format), dtype=object)}  # fmt: skip
     for item in ENTITY_ITEMS:
         if item not in res.data.columns or item not in cat:
             continue
@@ -138,6 +151,9 @@ def decision_documents(res: ExplainResult, *, reasons: int = 5, input_path: str 
     absorder = np.argsort(-np.abs(res.contributions), axis=1, kind="stable")[:, :8]
     labels = {f: item_name(cat, f) for f in res.features}
     entities = _entity_block(res, res.rows)
+    from credit_grading.service import bundle_schema
+
+    as_of_column = bundle_schema(b).as_of_column
     rules = {r.id: r for r in b.model.overrides}
     rule_labels = {r.id: (r.label_zh or r.id, r.label_en or r.id) for r in b.model.overrides}
     now = dt.datetime.now(dt.UTC)
@@ -173,9 +189,9 @@ def decision_documents(res: ExplainResult, *, reasons: int = 5, input_path: str 
             steps.append(("其他 (others)", rest))
         matched = [r for r in str(row.get("rules_matched") or "").split(";") if r]
         entity = entities[i]
-        as_of = _plain(row.get("as_of"))
+        as_of = _plain(row.get(as_of_column)) if as_of_column else None
         doc = DecisionDocument({
-            "format": FORMAT, "format_version": 1, "generated_at": generated,
+            "format": FORMAT, "format_version": FORMAT_VERSION, "generated_at": generated,
             "entity": entity,
             "as_of": as_of,
             "decision": {
@@ -213,7 +229,7 @@ def decision_documents(res: ExplainResult, *, reasons: int = 5, input_path: str 
             "reasons": reason_text,
             "rules": rule_facts,
             "pd": pct(float(row["pd"])),
-            "letter": _letter(policy, entity["uscc"], as_of, now.date()),
+            "letter": _letter(policy, entity["id"], as_of, now.date()),
             "catalogue_name": getattr(cat, "name_en", "") or "",
         }  # fmt: skip
         docs.append(doc)
@@ -248,7 +264,13 @@ def waterfall_svg(doc: dict) -> str:
 
 def render_html(doc: dict) -> str:
     """A decision report as one self-contained HTML page (inline SVG, no external assets)."""
-    return _template().render(doc=doc, page=getattr(doc, "page", None) or {}, waterfall_svg=waterfall_svg(doc))
+    return _template().render(
+        doc=doc,
+        page=getattr(doc, "page", None) or {},
+        waterfall_svg=waterfall_svg(doc),
+        id_label=id_label(doc["entity"]),
+        entity_key=entity_id(doc),
+    )
 
 
 _KEEP = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
@@ -293,13 +315,13 @@ def write_reports(docs: list[dict], out_dir: Path | str, fmt: str = "both") -> l
     root = out.resolve()
     written = []
     for doc in docs:
-        stem = report_file_stem(doc["entity"]["uscc"])
+        stem = report_file_stem(entity_id(doc))
         for suffix, wanted in ((".json", ("json", "both")), (".html", ("html", "both"))):
             if fmt not in wanted:
                 continue
             target = root / f"{stem}{suffix}"
             if Path(os.path.normpath(target)).parent != root:  # by construction never; checked all the same
-                raise DataError(f"the report of {doc['entity']['uscc']!r} would be written outside {out}")
+                raise DataError(f"the report of {entity_id(doc)!r} would be written outside {out}")
             text = json.dumps(doc, ensure_ascii=False, indent=1) if suffix == ".json" else render_html(doc)
             write_atomic(target, text)  # replaces a link standing at the name; never writes through it
             written.append(out / target.name)
@@ -320,7 +342,7 @@ def render_index(docs: list[dict]) -> str:
     for doc in docs:
         d = doc["decision"]
         ov = d.get("override")
-        rows.append({"file": report_file_stem(doc["entity"]["uscc"]) + ".html", "uscc": doc["entity"]["uscc"],
+        rows.append({"file": report_file_stem(entity_id(doc)) + ".html", "id": entity_id(doc),
                      "name": doc["entity"].get("enterprise_name") or "", "grade": d["grade"], "tier": d["tier"],
                      "model_grade": d["model_grade"], "pd": d["pd"], "pd_text": pct(d["pd"]),
                      "override": f"{ov['label_zh']} · {ov['label_en']}" if ov else "",
@@ -328,4 +350,6 @@ def render_index(docs: list[dict]) -> str:
     text = resources.files("credit_grading").joinpath("templates/decision_index.html.j2").read_text("utf-8")
     env = Environment(autoescape=True, trim_blocks=True, lstrip_blocks=True)
     generated = docs[0].get("generated_at", "")
-    return env.from_string(text).render(rows=rows, generated=generated, page=getattr(docs[0], "page", {}) or {})
+    return env.from_string(text).render(
+        rows=rows, generated=generated, page=getattr(docs[0], "page", {}) or {}, id_label=id_label(docs[0]["entity"])
+    )
