@@ -19,15 +19,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from credit_grading.binning.fit import fit_binning, woe_matrix
+from credit_grading.binning.fit import binning_table, fit_binning, woe_matrix
 from credit_grading.catalogue import Catalogue
 from credit_grading.columns import Columns, Tabular
 from credit_grading.config import Config, load_config
 from credit_grading.csvsafe import write_csv
 from credit_grading.engine.scorecard import CompiledScorecard
+from credit_grading.evaluation import auc
 from credit_grading.exceptions import DataError, NotFittedError
 from credit_grading.selection import Dropped, SelectionResult, select_features
-from credit_grading.specs.binning import BinningSpec
+from credit_grading.specs.binning import BinningSpec, FeatureBinning
 from credit_grading.specs.scorecard import ScorecardFeature, ScorecardSpec, scale_points
 
 
@@ -120,20 +121,24 @@ class Scorecard:
         step("scorecard")
         sc = cfg.scorecard
         col = {n: i for i, n in enumerate(names)}
+        forced = set(self.selection_.forced)
         flagged = []
         while True:
             model = LogisticRegression(C=sc.C, max_iter=sc.max_iter)
             model.fit(woe[:, [col[n] for n in selected]], y)
             coefs = model.coef_.ravel()
-            # Higher WoE means safer, so every coefficient should be negative.
+            # Higher WoE means safer, so every coefficient should be negative. A feature the
+            # analyst forced in (selection.include) is flagged, never dropped.
             wrong = [(c, n) for c, n in zip(coefs, selected, strict=True) if c >= 0]
-            if not wrong or sc.wrong_sign == "flag" or len(selected) == 1:
+            droppable = [(c, n) for c, n in wrong if n not in forced]
+            if not droppable or sc.wrong_sign == "flag" or len(selected) == 1:
                 flagged = [n for _, n in wrong]
                 break
-            c, n = max(wrong)
+            c, n = max(droppable)
             self.selection_.dropped.append(Dropped(n, "wrong_sign", f"coefficient {c:+.4f} on WoE should be negative"))
             selected.remove(n)
         self.selection_.selected = selected
+        self.selection_.describe(woe, names)
         self.model_ = model
         intercept = float(model.intercept_[0])
         feats = []
@@ -180,6 +185,28 @@ class Scorecard:
     def points_table(self) -> pd.DataFrame:
         return self._check().points_table()
 
+    def binning_table(self, name: str | None = None) -> pd.DataFrame:
+        """The bins of feature ``name`` (default: every binned feature) as a table: ``feature``,
+        ``bin``, ``kind``, ``label``, ``count``, ``count_event``, ``event_rate``, ``woe``, ``iv``,
+        ``points`` (NaN for a feature the scorecard does not use) and ``user_set`` (the
+        analyst's bins)."""
+        self._check()
+        names = [name] if name is not None else list(self.binning_spec_.names)
+        spec = self.binning_spec_
+        for n in names:
+            spec[n]  # one clear error naming the binned features
+        table = binning_table(spec, names)
+        points = {(f.name, i): p for f in self.spec_.features for i, p in enumerate(f.points)}
+        table["points"] = [points.get((f, b), np.nan) for f, b in zip(table["feature"], table["bin"], strict=True)]
+        table["user_set"] = [spec[f].user_set for f in table["feature"]]
+        return table
+
+    def selection_table(self) -> pd.DataFrame:
+        """Every candidate feature with its IV, correlation, VIF, status and drop reason
+        (see :meth:`credit_grading.selection.SelectionResult.table`)."""
+        self._check()
+        return self.selection_.table()
+
     def save_points_table(self, path: Path | str) -> Path:
         """Write the points table as CSV (UTF-8 with BOM, opens in spreadsheets) or JSON."""
         path = Path(path)
@@ -191,6 +218,71 @@ class Scorecard:
         else:
             raise DataError(f"cannot tell the format of {path}: use .csv or .json")
         return path
+
+
+def binned_gini(binning: FeatureBinning) -> float:
+    """The Gini of one feature's bins as a score on its training rows (riskier bin, higher
+    risk; ties within a bin count half), from the bins' counts alone."""
+    bads = np.array([b.count_event for b in binning.bins], dtype=np.float64)
+    goods = np.array([b.count - b.count_event for b in binning.bins], dtype=np.float64)
+    keep = (bads + goods) > 0
+    bads, goods = bads[keep], goods[keep]
+    if bads.sum() == 0 or goods.sum() == 0:
+        return float("nan")
+    # Bins of equal event rate are one tie group, riskiest group first.
+    _, group = np.unique(-bads / (bads + goods), return_inverse=True)
+    bads, goods = np.bincount(group, weights=bads), np.bincount(group, weights=goods)
+    safer_goods = goods.sum() - np.cumsum(goods)  # goods in strictly safer groups
+    a = float(np.sum(bads * safer_goods) + 0.5 * np.sum(bads * goods)) / (bads.sum() * goods.sum())
+    return 2 * a - 1
+
+
+def _gini(y: np.ndarray, risk: np.ndarray) -> float:
+    return 2 * auc(y, risk) - 1
+
+
+def compare_scorecards(
+    before: Scorecard, after: Scorecard, data: Tabular | None = None, y: np.ndarray | None = None
+) -> pd.DataFrame:
+    """Before and after an analyst's change, side by side: one row per feature binned by either
+    (``iv``, ``bins``, ``gini`` of the feature's bins on its training rows, ``points_min`` and
+    ``points_max``, ``status`` in the selection, each ``_before`` and ``_after``, and ``changed``
+    when the binning or the status differs), after a first row ``(model)`` with the number of
+    features and, given ``data`` and outcomes ``y``, the scorecard's Gini on them.
+    """
+    b_spec, a_spec = before._check(), after._check()
+    rows = []
+    model_row: dict = {"feature": "(model)", "bins_before": len(b_spec.features), "bins_after": len(a_spec.features)}
+    if data is not None:
+        yy = binary_target(data, y, None)
+        model_row["gini_before"] = _gini(yy, -before.score(data))
+        model_row["gini_after"] = _gini(yy, -after.score(data))
+    rows.append(model_row)
+    status = {}
+    for tag, card in (("before", before), ("after", after)):
+        t = card.selection_table()
+        status[tag] = dict(zip(t["feature"], t["status"], strict=True))
+    names = list(dict.fromkeys([*before.binning_spec_.names, *after.binning_spec_.names]))
+    for n in names:
+        row: dict = {"feature": n}
+        for tag, card in (("before", before), ("after", after)):
+            if n not in card.binning_spec_.by_name:
+                continue
+            f = card.binning_spec_[n]
+            feat = card.spec_.by_name.get(n)
+            row |= {f"iv_{tag}": f.iv, f"bins_{tag}": f.n_regular, f"gini_{tag}": binned_gini(f),
+                    f"points_min_{tag}": min(feat.points) if feat else np.nan,
+                    f"points_max_{tag}": max(feat.points) if feat else np.nan,
+                    f"status_{tag}": status[tag].get(n, "")}  # fmt: skip
+        fb, fa = before.binning_spec_.by_name.get(n), after.binning_spec_.by_name.get(n)
+        row["changed"] = (
+            fb is None or fa is None or fb.splits != fa.splits or fb.groups != fa.groups
+            or row.get("status_before") != row.get("status_after")
+        )  # fmt: skip
+        rows.append(row)
+    cols = ["feature"] + [f"{k}_{t}" for k in ("iv", "bins", "gini", "points_min", "points_max", "status")
+                          for t in ("before", "after")] + ["changed"]  # fmt: skip
+    return pd.DataFrame(rows).reindex(columns=cols)
 
 
 def reference_scorecard(config: Config, names: Sequence[str], data: Tabular, y: np.ndarray):
@@ -226,4 +318,13 @@ def reference_scorecard(config: Config, names: Sequence[str], data: Tabular, y: 
     return ref, items
 
 
-__all__ = ["BinningSpec", "Scorecard", "ScorecardFeature", "ScorecardSpec", "SelectionResult", "scale_points"]
+__all__ = [
+    "BinningSpec",
+    "Scorecard",
+    "ScorecardFeature",
+    "ScorecardSpec",
+    "SelectionResult",
+    "binned_gini",
+    "compare_scorecards",
+    "scale_points",
+]

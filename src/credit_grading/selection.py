@@ -5,7 +5,12 @@ correlation of WoE (of two features correlated beyond the limit the one with the
 goes), variance inflation (the feature with the highest VIF goes until all are within the
 limit), optional stepwise search (forward or backward on AIC or validation AUC), and a cap
 on the number of features (highest IV kept). Features named in ``include`` are never
-dropped.
+dropped (and the scorecard flags, rather than drops, a forced feature with a wrong sign);
+naming a feature that was not binned in ``include`` or ``exclude`` is an error.
+
+:meth:`SelectionResult.table` is the whole decision as one table: per candidate its IV, its
+strongest WoE correlation with a selected feature, its VIF among the selected ones, whether it
+was selected (``selected``, ``forced in``) or dropped, and the reason.
 """
 
 from __future__ import annotations
@@ -14,8 +19,10 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
+import pandas as pd
 
 from credit_grading.config import SelectionConfig, StepwiseMethod
+from credit_grading.exceptions import ConfigError
 from credit_grading.specs.binning import BinningSpec
 
 
@@ -31,13 +38,71 @@ class SelectionResult:
     selected: list[str]
     dropped: list[Dropped] = field(default_factory=list)
     iv: dict[str, float] = field(default_factory=dict)
+    forced: list[str] = field(default_factory=list)  # named in selection.include
+    # Per candidate: {"correlation": max |r| with a selected feature, "correlated_with": that
+    # feature, "vif": VIF among the selected features (selected ones only)}.
+    stats: dict[str, dict] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
-        return {"selected": self.selected, "dropped": [asdict(d) for d in self.dropped], "iv": self.iv}
+        return {"selected": self.selected, "dropped": [asdict(d) for d in self.dropped], "iv": self.iv,
+                "forced": self.forced, "stats": self.stats}  # fmt: skip
 
     @classmethod
     def from_dict(cls, d: dict) -> SelectionResult:
-        return cls(list(d["selected"]), [Dropped(**x) for x in d["dropped"]], dict(d["iv"]))
+        return cls(list(d["selected"]), [Dropped(**x) for x in d["dropped"]], dict(d["iv"]),
+                   list(d.get("forced", [])), dict(d.get("stats", {})))  # fmt: skip
+
+    def table(self) -> pd.DataFrame:
+        """One row per candidate feature, in candidate order: ``feature``, ``iv``,
+        ``correlation`` (the largest |r| of its WoE with a selected feature's, NaN when none),
+        ``correlated_with``, ``vif`` (among the selected features; NaN for dropped ones),
+        ``status`` (``selected``, ``forced in`` or ``dropped``), ``reason`` and ``detail``
+        (empty for selected features)."""
+        dropped = {d.feature: d for d in self.dropped}
+        kept = set(self.selected)
+        rows = []
+        for name, iv in self.iv.items():
+            st = self.stats.get(name, {})
+            d = dropped.get(name)
+            status = "dropped" if name not in kept else "forced in" if name in self.forced else "selected"
+            rows.append({
+                "feature": name, "iv": float(iv),
+                "correlation": st.get("correlation", np.nan), "correlated_with": st.get("correlated_with") or "",
+                "vif": st.get("vif", np.nan) if name in kept else np.nan, "status": status,
+                "reason": d.reason if d is not None and name not in kept else "",
+                "detail": d.detail if d is not None and name not in kept else "",
+            })  # fmt: skip
+        columns = ["feature", "iv", "correlation", "correlated_with", "vif", "status", "reason", "detail"]
+        return pd.DataFrame(rows, columns=columns)
+
+    def describe(self, woe: np.ndarray, names: Sequence[str]) -> None:
+        """Fill :attr:`stats` from the WoE matrix (columns in the order of ``names``) and the
+        current selection; called again when the selection changes after fitting."""
+        col = {n: i for i, n in enumerate(names)}
+        kept = [n for n in self.selected if n in col]
+        stats: dict[str, dict] = {}
+        if kept:
+            sel = woe[:, [col[n] for n in kept]]
+            with np.errstate(invalid="ignore", divide="ignore"):
+                centred = woe - woe.mean(axis=0)
+                sc = sel - sel.mean(axis=0)
+                norm = np.sqrt((centred**2).sum(axis=0))[:, None] * np.sqrt((sc**2).sum(axis=0))[None, :]
+                r = np.abs(centred.T @ sc) / norm
+            r = np.nan_to_num(r, nan=0.0)
+            v = vif(sel)
+        for name in names:
+            i = col[name]
+            row = r[i].copy() if kept else np.zeros(0)
+            if name in kept:
+                row[kept.index(name)] = -1.0  # not with itself
+            entry: dict = {"correlation": float("nan"), "correlated_with": None}
+            if row.size and row.max() >= 0:
+                j = int(np.argmax(row))
+                entry = {"correlation": float(row[j]), "correlated_with": kept[j]}
+            if name in kept:
+                entry["vif"] = float(v[kept.index(name)])
+            stats[name] = entry
+        self.stats = stats
 
 
 def vif(x: np.ndarray) -> np.ndarray:
@@ -131,6 +196,15 @@ def select_features(
     cfg = config or SelectionConfig()
     names = list(names or spec.names)
     ivs = {n: spec[n].iv for n in names}
+    for key in ("include", "exclude"):
+        unknown = [n for n in getattr(cfg, key) if n not in ivs]
+        if unknown:
+            raise ConfigError(
+                f"selection.{key} names feature(s) {unknown} that were not binned; the candidates are {names}"
+            )
+    clash = sorted(set(cfg.include) & set(cfg.exclude))
+    if clash:
+        raise ConfigError(f"selection.include and selection.exclude both name {clash}: force each feature in or out")
     forced = [n for n in cfg.include if n in ivs]
     dropped: list[Dropped] = []
     keep = []
@@ -183,4 +257,6 @@ def select_features(
         keep = ranked[: cfg.max_features]
 
     keep = [n for n in names if n in set(keep)]  # catalogue order
-    return SelectionResult(keep, dropped, ivs)
+    out = SelectionResult(keep, dropped, ivs, forced)
+    out.describe(woe, names)
+    return out

@@ -5,6 +5,13 @@ increasing → ascending event rate, decreasing → descending, none → ``auto`
 use a smaller minimum bin size (their adverse value is rare and the most telling);
 categorical features merge levels rarer than ``cat_cutoff`` into one group. The result is
 a :class:`~credit_grading.binning.spec.BinningSpec`; optbinning objects are not kept.
+
+An analyst's own bins replace the optimiser's choice: ``binning.features.<id>.splits`` (cut
+points of a numeric feature, bins ``[lower, upper)``) or ``groups`` (level groups of a
+categorical feature; each level not listed is a bin of its own) are passed to optbinning as
+fixed user splits (``user_splits`` with ``user_splits_fixed``), so optbinning still computes
+the table (counts, WoE, IV) but keeps every cut point. Such a feature's spec is marked
+``user_set``; a monotonic trend is then enforced only if the analyst set one as well.
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ from credit_grading.catalogue import CatalogueItem, Direction, ItemType
 from credit_grading.columns import Columns, Tabular
 from credit_grading.config import BinningConfig
 from credit_grading.engine.slots import categorical_slots, numeric_slots
-from credit_grading.exceptions import DataError
+from credit_grading.exceptions import ConfigError, DataError
 from credit_grading.progress import task
 from credit_grading.specs.binning import BinningSpec, BinStats, FeatureBinning
 
@@ -58,7 +65,60 @@ def _fit_params(item: CatalogueItem, cfg: BinningConfig) -> dict:
             specials = tuple(over.special_codes)
     if specials:
         params["special_codes"] = list(specials)
+    if over is not None and (over.splits is not None or over.groups is not None):
+        _user_bins(item, over, params)
     return params
+
+
+def _user_bins(item: CatalogueItem, over, params: dict) -> None:
+    """Fixed user splits in ``params`` from the analyst's ``splits`` or ``groups`` (the groups are
+    completed with the observed levels by :func:`_complete_groups` once the data is known)."""
+    where = f"binning.features.{item.id}"
+    is_cat = item.type is ItemType.CATEGORICAL
+    if over.splits is not None and over.groups is not None:
+        raise ConfigError(f"{where} sets both splits and groups; a feature takes cut points or level groups")
+    if over.splits is not None and is_cat:
+        raise ConfigError(f"{where}.splits: {item.id!r} is categorical; give its level groups (groups) instead")
+    if over.groups is not None and not is_cat:
+        raise ConfigError(f"{where}.groups: {item.id!r} is {item.type.value}; give its cut points (splits) instead")
+    if is_cat:
+        known = set(item.level_codes)
+        unknown = [lv for g in over.groups for lv in g if lv not in known]
+        if unknown:
+            raise ConfigError(
+                f"{where}.groups names level(s) {unknown} that the catalogue does not list for {item.id!r}; "
+                f"its levels are {list(item.level_codes)}"
+            )
+        params["user_splits"] = [list(g) for g in over.groups]
+        params.pop("cat_cutoff", None)  # the analyst's groups are the grouping
+    else:
+        params["user_splits"] = [float(s) for s in over.splits]
+    params["user_splits_fixed"] = [True] * len(params["user_splits"])
+    # The analyst's bins are kept as given: no size or count limit merges them away, and a
+    # trend is enforced only when the analyst asked for one too.
+    params["min_bin_size"] = None
+    params["max_n_bins"] = None
+    if over.monotonic_trend is None:
+        params.pop("monotonic_trend", None)
+
+
+def _complete_groups(name: str, column: np.ndarray, params: dict) -> dict:
+    """The analyst's groups of observed levels, with each observed level not listed as a group of
+    its own (optbinning needs every level placed); a group with no observed level is refused."""
+    observed = pd.unique(pd.Series(column[pd.notna(column)], dtype=object))
+    seen = {str(v) for v in observed}
+    groups = []
+    for g in params["user_splits"]:
+        present = [lv for lv in g if lv in seen]
+        if not present:
+            raise DataError(
+                f"binning.features.{name}.groups: no training row has any level of the group {g}; "
+                "merge it with another group or drop it"
+            )
+        groups.append(present)
+    listed = {lv for g in groups for lv in g}
+    groups += [[str(v)] for v in observed if str(v) not in listed]
+    return {**params, "user_splits": groups, "user_splits_fixed": [True] * len(groups)}
 
 
 def training_frame(data: Tabular, features: Sequence[CatalogueItem]) -> pd.DataFrame:
@@ -87,7 +147,9 @@ def _woe(n_event: np.ndarray, n_nonevent: np.ndarray) -> np.ndarray:
     return woe
 
 
-def _feature_binning(name: str, optb, item: CatalogueItem, params: dict) -> FeatureBinning:
+def _feature_binning(
+    name: str, optb, item: CatalogueItem, params: dict, item_groups: Sequence[Sequence[str]] | None = None
+) -> FeatureBinning:
     table = optb.binning_table.build(show_digits=4, add_totals=False)
     n_event = np.asarray(optb._n_event, dtype=np.float64)
     n_nonevent = np.asarray(optb._n_nonevent, dtype=np.float64)
@@ -123,10 +185,16 @@ def _feature_binning(name: str, optb, item: CatalogueItem, params: dict) -> Feat
                 iv=float(iv[i]),
             )
         )
+    user_set = "user_splits" in params
     if item.type is ItemType.CATEGORICAL:
-        groups = tuple(tuple(str(v) for v in table["Bin"].iloc[i]) for i in range(n_total - 2))
-        return FeatureBinning(name, "categorical", tuple(bins), groups=groups,
-                              monotonic_trend=params.get("monotonic_trend"), status=str(optb.status))  # fmt: skip
+        groups = [[str(v) for v in table["Bin"].iloc[i]] for i in range(n_total - 2)]
+        for g in item_groups or ():  # levels the analyst grouped but training never saw score with their group
+            home = next((x for x in groups if set(x) & set(g)), None)
+            if home is not None:
+                home += [lv for lv in g if lv not in home]
+        return FeatureBinning(name, "categorical", tuple(bins), groups=tuple(tuple(g) for g in groups),
+                              monotonic_trend=params.get("monotonic_trend"), status=str(optb.status),
+                              user_set=user_set)  # fmt: skip
     return FeatureBinning(
         name,
         "numerical",
@@ -135,6 +203,7 @@ def _feature_binning(name: str, optb, item: CatalogueItem, params: dict) -> Feat
         special_codes=tuple(float(s) for s in params.get("special_codes", ())),
         monotonic_trend=params.get("monotonic_trend"),
         status=str(optb.status),
+        user_set=user_set,
     )
 
 
@@ -171,16 +240,29 @@ def fit_binning(
     with task("binning", total=len(features)) as bar, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for f in features:  # one process per feature (the same fit) so that progress can be shown
+            p = params[f.id]
+            user_groups = None
+            if "user_splits" in p and f.type is ItemType.CATEGORICAL:
+                user_groups = p["user_splits"]
+                p = _complete_groups(f.id, frame[f.id].to_numpy(), p)
             process = BinningProcess(
                 variable_names=[f.id],
                 categorical_variables=[f.id] if f.type is ItemType.CATEGORICAL else [],
                 max_n_prebins=cfg.max_n_prebins,
                 max_n_bins=cfg.max_n_bins,
                 min_bin_size=cfg.min_bin_size,
-                binning_fit_params={f.id: params[f.id]},
+                binning_fit_params={f.id: p},
             )
-            process.fit(frame[[f.id]], y_int)
-            out.append(_feature_binning(f.id, process.get_binned_variable(f.id), f, params[f.id]))
+            try:
+                process.fit(frame[[f.id]], y_int)
+            except ValueError as exc:
+                if "user_splits" not in p:
+                    raise
+                raise DataError(
+                    f"binning.features.{f.id}: the analyst's bins cannot be used on these rows: {exc} "
+                    "(a bin with only goods or only bads has no finite WoE; merge it with a neighbour)"
+                ) from None
+            out.append(_feature_binning(f.id, process.get_binned_variable(f.id), f, p, user_groups))
             bar.advance(item=f.id)
     return BinningSpec(
         features=tuple(out),

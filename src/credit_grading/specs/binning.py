@@ -46,6 +46,7 @@ class FeatureBinning:
     special_codes: tuple[float, ...] = ()
     monotonic_trend: str | None = None
     status: str = ""
+    user_set: bool = False  # the bins are the analyst's (binning.features.<id>.splits / groups)
 
     @property
     def n_regular(self) -> int:
@@ -83,6 +84,8 @@ class FeatureBinning:
     def to_dict(self) -> dict:
         d = asdict(self)
         d["bins"] = [asdict(b) for b in self.bins]
+        if not self.user_set:  # written only when set, so optimised binnings read as they always did
+            del d["user_set"]
         return d
 
     @classmethod
@@ -96,6 +99,7 @@ class FeatureBinning:
             special_codes=tuple(float(s) for s in d.get("special_codes", ())),
             monotonic_trend=d.get("monotonic_trend"),
             status=d.get("status", ""),
+            user_set=bool(d.get("user_set", False)),
         )
 
 
