@@ -5,6 +5,12 @@ boolean per row of a validated registry table: numeric and flag columns compare 
 (a missing value never satisfies a comparison), categorical columns compare by level code.
 A rule that names a column the table lacks, a level the item does not have, or compares a
 categorical item by size fails with a message naming the rule.
+
+Lists with dates (:mod:`credit_grading.lists`): a rule names a list as the item ``list:<name>``
+(``{item: "list:r120000_serious_untrustworthy", eq: 1}``; or ``{list: <name>}`` where the config
+knows that form), read from the column :func:`~credit_grading.lists.apply_memberships` adds —
+1 while a membership is active at the row's as-of date. A rule on a statutory list's flag column
+(``serious_untrustworthy_flag`` …) reads the flag or the active membership of that list.
 """
 
 from __future__ import annotations
@@ -14,11 +20,22 @@ import pandas as pd
 
 from credit_grading.config.grading import Condition
 from credit_grading.exceptions import ConfigError
+from credit_grading.lists import LIST_OF_FLAG, LIST_PREFIX, list_column
 
 _NUMERIC_OPS = {"lt": np.less, "le": np.less_equal, "gt": np.greater, "ge": np.greater_equal}
 
 
 def _column(data: pd.DataFrame, item: str, rule: str) -> pd.Series:
+    if item.startswith(LIST_PREFIX) and item not in data.columns:
+        raise ConfigError(
+            f"override rule {rule!r} names list {item.removeprefix(LIST_PREFIX)!r}, which no memberships file "
+            "given has; give the memberships that list it (--lists) or drop the rule"
+        )
+    listed = list_column(LIST_OF_FLAG[item]) if item in LIST_OF_FLAG else None
+    if listed is not None and listed in data.columns and item in data.columns:
+        # The registry's flag, or an active membership of its list.
+        flag = data[item].to_numpy(dtype=np.float64, na_value=np.nan)
+        return pd.Series(np.where(data[listed].to_numpy() == 1, 1.0, flag), index=data.index, name=item)
     if item not in data.columns:
         raise ConfigError(
             f"override rule {rule!r} tests item {item!r}, which the graded table does not have; "
@@ -68,6 +85,9 @@ def condition_mask(
             missing += data[f].isna().to_numpy()
         return missing >= cond.missing_at_least
 
+    named = getattr(cond, "list", None)  # the {list: name} form, where the config defines it
+    if named is not None:
+        return _column(data, list_column(named), rule).to_numpy() == 1
     item = cond.item
     col = _column(data, item, rule)
     (op,) = cond.ops
