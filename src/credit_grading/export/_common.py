@@ -1,0 +1,36 @@
+"""What every exported file shares: the bundle's identity, and writing the file safely."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from credit_grading import __version__
+from credit_grading.bundle import Bundle
+from credit_grading.exceptions import DataError
+from credit_grading.storage import describe_os_error, write_atomic
+
+
+def identity_lines(bundle: Bundle, what: str) -> list[str]:
+    """Lines naming the model, its version, the bundle's sha256 and the package that wrote the file."""
+    return [
+        f"{what} of credit_grading model {bundle.name!r}, version {bundle.version}",
+        f"bundle sha256 {bundle.sha256 or '(not recorded)'}",
+        f"written by credit_grading {__version__} from the bundle's specs (the same specs the engine compiles);",
+        "do not edit by hand: export the bundle again instead.",
+    ]
+
+
+def write_output(path: Path | str, text: str, *, overwrite: bool = False) -> Path:
+    """Write ``text`` to ``path`` atomically; an existing file is replaced only with ``overwrite``."""
+    path = Path(path)
+    if path.is_dir():
+        raise DataError(f"--out {path} is a directory; give a file name")
+    if path.exists() and not overwrite:
+        raise DataError(f"--out {path} already exists; pass --overwrite to replace it")
+    if not path.parent.is_dir():
+        raise DataError(f"--out {path}: the folder {path.parent} does not exist")
+    try:
+        write_atomic(path, text)
+    except OSError as exc:
+        raise DataError(describe_os_error(exc, f"writing the export file {path}")) from None
+    return path
