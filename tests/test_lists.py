@@ -19,6 +19,9 @@ def data(bundle):
     return validate_table(generate_registry(3_000, seed=91, as_of="2025-12-31").table, bundle_schema(bundle)).data
 
 
+KEYS = {"id_column": "uscc", "as_of_column": "as_of"}
+
+
 def _at(data: pd.DataFrame, day: str) -> pd.DataFrame:
     out = data.copy()
     out["as_of"] = pd.Timestamp(day).date()
@@ -43,7 +46,7 @@ def test_a_memberships_file_is_checked_whole_and_refused_in_one_message(tmp_path
         read_memberships(pd.DataFrame({"id": ["x"], "list": ["a"], "source": ["s"], "start": ["2025-01-01"],
                                        "until": [""]}))  # fmt: skip
     # The configured id column's own name is read as the key.
-    m = read_memberships(_mem([["X", "a", "s", "2025-01-01", None]]).rename(columns={"id": "uscc"}))
+    m = read_memberships(_mem([["X", "a", "s", "2025-01-01", None]]).rename(columns={"id": "uscc"}), id_column="uscc")
     assert m.table["id"].tolist() == ["X"] and pd.isna(m.table["end"].iloc[0])
 
 
@@ -67,13 +70,13 @@ def test_a_rule_applies_only_while_the_membership_is_active_and_lapsing_restores
     good = base.index[(base["model_tier"].astype(str) == "A") & base["override"].isna()][:3]
     ids = base.loc[good, "uscc"].tolist()
     m = read_memberships(_mem([[i, "dishonest_debtor", "某市中级人民法院", "2025-01-01", "2025-09-30"] for i in ids]))
-    during, _ = decide(bundle.model, apply_memberships(_at(data, "2025-06-30"), m))
+    during, _ = decide(bundle.model, apply_memberships(_at(data, "2025-06-30"), m, **KEYS))
     assert during.loc[good, "tier"].astype(str).tolist() == ["D"] * 3
     assert during.loc[good, "override"].astype(str).tolist() == ["dishonest_debtor"] * 3
     others = ~base.index.isin(good)
     pd.testing.assert_frame_equal(during[others], base[others])  # nobody else moves
     # Credit repair: the listing ended on 2025-09-30; the next rescoring gives the model's decision back.
-    after, _ = decide(bundle.model, apply_memberships(_at(data, "2025-12-31"), m))
+    after, _ = decide(bundle.model, apply_memberships(_at(data, "2025-12-31"), m, **KEYS))
     plain, _ = decide(bundle.model, _at(data, "2025-12-31"))
     pd.testing.assert_frame_equal(after, plain)
     assert after.loc[good, "tier"].astype(str).tolist() == after.loc[good, "model_tier"].astype(str).tolist()
@@ -87,10 +90,10 @@ def test_todays_flag_columns_keep_working_beside_memberships(bundle, data):
     assert len(flagged) > 0 and (plain.loc[flagged, "tier"].astype(str) == "D").all()
     # A memberships file that does not name them leaves the flags in force, and nothing else changes.
     m = read_memberships(_mem([["91110000MA01ABCD3X", "abnormal_operations", "samr", "2025-01-01", None]]))
-    with_lists, _ = decide(bundle.model, apply_memberships(d, m))
+    with_lists, _ = decide(bundle.model, apply_memberships(d, m, **KEYS))
     pd.testing.assert_frame_equal(with_lists, plain)
     # The model's features are never changed by a membership: only the list:* columns are added.
-    added = apply_memberships(d, m)
+    added = apply_memberships(d, m, **KEYS)
     assert set(added.columns) - set(d.columns) == {"list:dishonest_debtor", "list:serious_untrustworthy",
                                                    "list:abnormal_operations"}  # fmt: skip
     pd.testing.assert_frame_equal(added[d.columns], d)
@@ -106,7 +109,7 @@ def test_override_rules_name_partner_lists(bundle, data):
                                [ids[2], "tianjin_serious", "120000", "2026-01-05", None]]))  # fmt: skip
     grader = Grader(bundle.model.scale, (rule,))
     pdv = np.full(len(d), 0.001)  # every row would be tier A on its own
-    res = grader.grade(apply_memberships(d, m), pdv)
+    res = grader.grade(apply_memberships(d, m, **KEYS), pdv)
     assert res.tiers()[:4].tolist() == ["D", "A", "A", "A"] and (res.tiers()[4:] == "A").all()
     with pytest.raises(ConfigError, match="names list 'tianjin_serious', which no memberships file given has"):
         grader.grade(d, pdv)

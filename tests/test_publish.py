@@ -117,3 +117,72 @@ def test_publish_command(tmp_path, full_grades):
     assert listed["legal_rep_name"].dropna().str.fullmatch(r".\*+").all()
     assert set(listed["listed_for_zh"]) <= {"列入严重失信主体名单", "失信被执行人"}
     assert np.isin(listed["uscc"], data["uscc"]).all()
+
+
+# ---------------------------------------------------------------- the honour list (rewards)
+
+
+@pytest.fixture(scope="module")
+def bundle_grades(bundle):
+    from credit_grading.registry import validate_table
+    from credit_grading.service import bundle_schema
+    from credit_grading.synth import generate_registry
+
+    data = validate_table(generate_registry(4_000, seed=93, as_of="2025-12-31").table, bundle_schema(bundle)).data
+    carry = tuple(c for c in data.columns if c in bundle.catalogue and c not in ("uscc", "as_of"))
+    return decide(bundle.model, data, carry=carry)[0]
+
+
+def _honour_memberships(grades):
+    from credit_grading.lists import read_memberships
+
+    a = grades.loc[grades["tier"].astype(str) == "A", "uscc"].tolist()
+    rows = [
+        [a[0], "r120000_serious_untrustworthy", "120000", "2025-11-02", None],  # active now
+        [a[1], "abnormal_operations", "samr", "2023-06-01", "2024-03-01"],  # ended within 3 years
+        [a[2], "abnormal_operations", "samr", "2020-01-01", "2022-06-01"],
+    ]  # ended over 3 years ago
+    return read_memberships(pd.DataFrame(rows, columns=["id", "list", "source", "start", "end"])), a[:3]
+
+
+def test_the_honour_list_names_eligible_entities_with_public_items_masked(bundle_grades, bundle):
+    from credit_grading.grading.publish import honour_list
+
+    grades, catalogue, policy = bundle_grades, bundle.catalogue, load_policy()
+    m, (active, recent, old) = _honour_memberships(grades)
+    listed = honour_list(grades, policy, catalogue, memberships=m, id_column="uscc", as_of_column="as_of")
+    tier_a = set(grades.loc[grades["tier"].astype(str) == "A", "uscc"])
+    assert set(listed["uscc"]) == tier_a - {active, recent} and old in set(listed["uscc"])
+    assert len(listed) == len(tier_a) - 2 > 100
+    allowed = BASE | {"incentives"} | {it.id for it in catalogue.items if it.disclosure is Disclosure.PUBLIC}
+    assert set(listed.columns) <= allowed and "legal_rep_id_number" not in listed.columns
+    assert "pd" not in listed.columns and "tier" not in listed.columns and "grade" not in listed.columns
+    assert listed["legal_rep_name"].dropna().str.fullmatch(r".\*+").all() and listed["legal_rep_name"].notna().any()
+    assert (listed["listed_for_zh"] == "守信激励对象名单").all()
+    assert (listed["incentives"] == "priority_handling;simplified_procedures;fewer_inspections").all()
+    # Nobody a punishment list would publish is ever on the honour list, whatever the policy says.
+    lenient = policy.model_copy(update={"publication": policy.publication.model_copy(update={"tiers": ("A",)})})
+    assert len(honour_list(grades, lenient, catalogue, id_column="uscc", as_of_column="as_of")) == 0
+    # Without the memberships file only today's flags are seen: the two listed entities come back.
+    plain = honour_list(grades, policy, catalogue, id_column="uscc", as_of_column="as_of")
+    assert set(plain["uscc"]) == tier_a
+
+
+def test_publish_honour_command(tmp_path, bundle_grades):
+    grades = bundle_grades
+    m, (active, recent, _) = _honour_memberships(grades)
+    grades.to_parquet(tmp_path / "grades.parquet")
+    m.table.assign(start=m.table["start"].dt.strftime("%Y-%m-%d"), end=m.table["end"].dt.strftime("%Y-%m-%d")).drop(
+        columns="listed_by").to_csv(tmp_path / "lists.csv", index=False)  # fmt: skip
+    res = runner.invoke(app, ["publish", "--grades", str(tmp_path / "grades.parquet"), "--list", "honour",
+                              "--lists", str(tmp_path / "lists.csv"), "--out", str(tmp_path / "honour.csv")])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    listed = pd.read_csv(tmp_path / "honour.csv", dtype=str)
+    n_a = int((grades["tier"].astype(str) == "A").sum())
+    assert len(listed) == n_a - 2 and not {active, recent} & set(listed["uscc"])
+    assert f"{n_a - 2:,} of {len(grades):,} entities listed (honour)" in " ".join(res.output.split())
+    assert listed["legal_rep_name"].dropna().str.fullmatch(r".\*+").all()
+    bad = runner.invoke(app, ["publish", "--grades", str(tmp_path / "grades.parquet"), "--list", "honour",
+                              "--lists", str(tmp_path / "lists.csv"), "--out", str(tmp_path / "lists.csv")])  # fmt: skip
+    assert bad.exit_code == 1 and "--lists and --out name the same file" in str(bad.exception)
+    assert (tmp_path / "lists.csv").read_text().startswith("id,list,source,start,end")

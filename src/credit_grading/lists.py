@@ -90,7 +90,7 @@ def _dates(col: pd.Series) -> pd.Series:
     return pd.to_datetime(text, format="%Y-%m-%d", errors="coerce")
 
 
-def read_memberships(source: Path | str | pd.DataFrame, *, id_column: str = "uscc") -> Memberships:
+def read_memberships(source: Path | str | pd.DataFrame, *, id_column: str | None = None) -> Memberships:
     """Read and check a memberships file (or frame); every problem of the whole table in one message."""
     if isinstance(source, pd.DataFrame):
         frame, where = source.copy(), "memberships table"
@@ -98,7 +98,7 @@ def read_memberships(source: Path | str | pd.DataFrame, *, id_column: str = "usc
         from credit_grading.registry.io import read_frame
 
         frame, where = read_frame(source, what="memberships", text=True), f"memberships file {source}"
-    if "id" not in frame.columns and id_column in frame.columns:
+    if "id" not in frame.columns and id_column and id_column in frame.columns:
         frame = frame.rename(columns={id_column: "id"})
     missing = [c for c in COLUMNS if c not in frame.columns]
     unexpected = [c for c in frame.columns if c not in COLUMNS + OPTIONAL]
@@ -188,8 +188,8 @@ def apply_memberships(
     data: pd.DataFrame,
     memberships: Memberships | None,
     *,
-    id_column: str = "uscc",
-    as_of_column: str | None = "as_of",
+    id_column: str,
+    as_of_column: str | None,
     as_of=None,
 ) -> pd.DataFrame:
     """``data`` with a ``list:<name>`` column (int8, 1 while active at the row's as-of date) per list.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -74,25 +75,62 @@ def inspection_plan(
     out.print(f"{len(plan.plan):,} entities, {per_entity} inspectors each, written to {esc(out_path)}.")
 
 
+class ListKind(StrEnum):
+    punishment = "punishment"
+    honour = "honour"
+
+
+ListsOpt = Annotated[
+    list[Path] | None,
+    typer.Option("--lists", help="List memberships (id, list, source, start, end[, listed_by]; .csv or .parquet); "
+                 "repeatable."),
+]  # fmt: skip
+
+
+def read_lists(paths: list[Path] | None, id_column: str):
+    """The memberships of every ``--lists`` file as one (None when none is given)."""
+    from credit_grading.lists import combine, read_memberships
+
+    return combine(*(read_memberships(p, id_column=id_column) for p in paths or ()))
+
+
 @app.command()
 def publish(
     grades: Annotated[Path, typer.Option("--grades", help="Graded entities (.parquet or .csv).")],
     out_path: Annotated[Path, typer.Option("--out", "-o", help="Publication list to write (.csv or .parquet).")],
     policy: PolicyOpt = None,
     config: ConfigOpt = None,
+    kind: Annotated[
+        ListKind,
+        typer.Option(
+            "--list",
+            help="punishment: the policy's publication list; honour: trustworthy "
+            "entities eligible for the honour list's incentives.",
+        ),
+    ] = ListKind.punishment,
+    lists: ListsOpt = None,
 ) -> None:
-    """Write the publication list: publishable entities, public items only, personal data masked."""
+    """Write a publication list (punishment or honour): listed entities, public items only, personal data masked."""
     from credit_grading.config import load_config
     from credit_grading.config.policy import load_policy
-    from credit_grading.grading.publish import publication_list
+    from credit_grading.grading.publish import honour_list, publication_list
     from credit_grading.registry.io import read_frame, write_frame
+    from credit_grading.storage import check_distinct
 
+    for option, given in [("--grades", grades), *(("--lists", p) for p in lists or ())]:
+        check_distinct({option: given, "--out": out_path})
     cfg = load_config(config)
-    labels = {r.id: (r.label_zh or r.id, r.label_en or r.id) for r in cfg.grading.overrides}
+    ds = cfg.dataset
     frame = read_frame(grades, what="grades")
-    listed = publication_list(frame, load_policy(policy), cfg.load_catalogue(), rule_labels=labels,
-                              id_column=cfg.dataset.id_column)  # fmt: skip
+    pol = load_policy(policy)
+    if kind is ListKind.honour:
+        listed = honour_list(frame, pol, cfg.load_catalogue(), memberships=read_lists(lists, ds.id_column),
+                             id_column=ds.id_column, as_of_column=ds.as_of_column or "")  # fmt: skip
+    else:
+        labels = {r.id: (r.label_zh or r.id, r.label_en or r.id) for r in cfg.grading.overrides}
+        listed = publication_list(frame, pol, cfg.load_catalogue(), rule_labels=labels, id_column=ds.id_column)
     write_frame(listed, out_path)
     out.print(
-        f"{len(listed):,} of {len(frame):,} entities listed, {listed.shape[1]} columns, written to {esc(out_path)}."
+        f"{len(listed):,} of {len(frame):,} entities listed ({kind.value}), {listed.shape[1]} columns, written to "
+        f"{esc(out_path)}."
     )

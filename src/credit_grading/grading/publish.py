@@ -15,6 +15,11 @@ The list comes back masked but not neutralised; written as CSV it goes through
 starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return (``=cmd|…`` → ``=*****`` →
 ``'=*****``) and so never brings a masked character back.
 
+:func:`honour_list` is the rewards side (守信激励对象名单): the entities eligible for every incentive
+the policy's ``honour`` names (tier, clean record, no active list membership), through the same
+masking — key, as-of, why listed, public catalogue items, personal data masked — and never an
+entity that a punishment list would publish.
+
 >>> mask_text(pd.Series(["张三丰", "Li", None])).tolist()
 ['张**', 'L*', None]
 """
@@ -26,7 +31,9 @@ import pandas as pd
 
 from credit_grading.catalogue import Catalogue, Disclosure, ItemType
 from credit_grading.config.policy import SupervisionPolicy
-from credit_grading.exceptions import DataError
+from credit_grading.exceptions import ConfigError, DataError
+from credit_grading.grading.rules import incentive_codes, incentive_eligibility
+from credit_grading.lists import Memberships
 
 
 def mask_text(values: pd.Series) -> pd.Series:
@@ -90,6 +97,12 @@ def publication_list(
             en = np.where(hit, r_en, en)
     out["listed_for_zh"] = zh
     out["listed_for_en"] = en
+    return _with_public_items(out, grades, keep, catalogue, id_column, as_of_column)
+
+
+def _with_public_items(out: pd.DataFrame, grades: pd.DataFrame, keep: np.ndarray, catalogue: Catalogue,
+                       id_column: str, as_of_column: str) -> pd.DataFrame:  # fmt: skip
+    """``out`` with the catalogue's public items of the kept rows, personal data masked (text) or dropped."""
     for item in catalogue.items:
         if item.id not in grades.columns or item.id in (id_column, as_of_column):
             continue
@@ -102,3 +115,33 @@ def publication_list(
             col = mask_text(col)
         out[item.id] = col.to_numpy()
     return out
+
+
+def honour_list(
+    grades: pd.DataFrame,
+    policy: SupervisionPolicy,
+    catalogue: Catalogue,
+    *,
+    items: pd.DataFrame | None = None,
+    memberships: Memberships | None = None,
+    id_column: str = "uscc",
+    as_of_column: str = "as_of",
+) -> pd.DataFrame:
+    """The honour list: rows eligible for every incentive of ``policy.honour``, public items only,
+    personal data masked; the incentives each is eligible for in ``incentives``."""
+    if id_column not in grades.columns:
+        raise DataError(f"the grades table has no id column {id_column!r}")
+    wanted = list(policy.honour.incentives)
+    if not wanted:
+        raise ConfigError("the supervision policy names no incentive under honour.incentives, so no entity can be "
+                          "on the honour list; name the incentives its entities must all be eligible for")  # fmt: skip
+    eligible = incentive_eligibility(policy, grades, items=items, memberships=memberships, id_column=id_column,
+                                     as_of_column=as_of_column)  # fmt: skip
+    keep = eligible[wanted].all(axis=1).to_numpy(dtype=bool) & ~publishable_mask(grades, policy)
+    out = pd.DataFrame({id_column: grades[id_column].astype(str).to_numpy()[keep]})
+    if as_of_column in grades.columns:
+        out[as_of_column] = grades[as_of_column].to_numpy()[keep]
+    out["listed_for_zh"] = policy.honour.label_zh
+    out["listed_for_en"] = policy.honour.label_en
+    out["incentives"] = incentive_codes(eligible)[keep]
+    return _with_public_items(out, grades, keep, catalogue, id_column, as_of_column)
