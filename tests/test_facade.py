@@ -16,6 +16,8 @@ FACADE = {
     "load_registry": ("credit_grading.registry", "load_registry"),
     "validate_table": ("credit_grading.registry", "validate_table"),
     "train": ("credit_grading.pipeline", "train_pipeline"),
+    "ScorecardClassifier": ("credit_grading.estimators", "ScorecardClassifier"),
+    "GbmClassifier": ("credit_grading.estimators", "GbmClassifier"),
     "load_bundle": ("credit_grading.bundle", "load_bundle"),
     "rescore": ("credit_grading.batch", "rescore"),
     "RescoreOptions": ("credit_grading.batch", "RescoreOptions"),

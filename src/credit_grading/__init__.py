@@ -8,14 +8,20 @@ What a notebook needs is one import away; each name is loaded on first use, so
     config = cg.load_config()                        # or cg.load_config("my.yaml"): a cg.Config
     reg = cg.generate_registry(50_000, seed=1)       # a synthetic registry (reg.table: Arrow)
     checked = cg.validate_table(reg.table, cg.RegistrySchema.from_config(config))
-    cg.train(config, "registry.parquet", "bundle/")  # train both models and write the bundle
+    card = cg.ScorecardClassifier().fit(X, y)        # scikit-learn estimators on an analyst's DataFrame
+    card.to_bundle("bundle/", X_valid, y_valid, challenger=cg.GbmClassifier().fit(X, y))
+    cg.train(config, "registry.parquet", "bundle/")  # or: from a registry file, as the CLI trains
     bundle = cg.load_bundle("bundle/")
     cg.rescore(bundle, "registry.parquet", "graded.parquet", cg.RescoreOptions(reasons=3))
     docs = cg.decision_documents(cg.explain_table(bundle, reg.table, tier="C"))
 
-``train`` is :func:`credit_grading.pipeline.train_pipeline`: from a registry file to a written
-(and, with ``track=True``, tracked) bundle; :func:`credit_grading.training.train_models` is
-the step inside it that trains on a validated table in memory and writes nothing.
+``ScorecardClassifier`` and ``GbmClassifier`` (:mod:`credit_grading.estimators`) are the way to
+train in Python: scikit-learn classifiers on a DataFrame (catalogue drafted from it unless given),
+with cross-validation, grid search and pipelines, the analyst's own bins (``binning=``), tables
+for review (``binning_table``, ``selection_table``) and ``to_bundle`` writing the bundle every
+command reads. ``train`` is :func:`credit_grading.pipeline.train_pipeline`, what
+``credit-grading train`` runs: from a registry file to a written (and, with ``track=True``,
+tracked) bundle.
 ``explain_table`` grades a table and explains the entities asked for;
 ``decision_documents`` turns that into one decision document per entity
 (:func:`credit_grading.explain.write_reports` writes them as JSON and HTML).
@@ -45,6 +51,8 @@ _LAZY = {
     "load_registry": ("credit_grading.registry", "load_registry"),
     "validate_table": ("credit_grading.registry", "validate_table"),
     "train": ("credit_grading.pipeline", "train_pipeline"),
+    "ScorecardClassifier": ("credit_grading.estimators", "ScorecardClassifier"),
+    "GbmClassifier": ("credit_grading.estimators", "GbmClassifier"),
     "load_bundle": ("credit_grading.bundle", "load_bundle"),
     "rescore": ("credit_grading.batch", "rescore"),
     "RescoreOptions": ("credit_grading.batch", "RescoreOptions"),
@@ -55,8 +63,10 @@ _LAZY = {
 __all__ = [
     "Config",
     "CreditGradingError",
+    "GbmClassifier",
     "RegistrySchema",
     "RescoreOptions",
+    "ScorecardClassifier",
     "__version__",
     "decision_documents",
     "explain_table",
@@ -73,6 +83,7 @@ if TYPE_CHECKING:  # for type checkers and editors; at run time the names are lo
     from credit_grading.batch import RescoreOptions, rescore
     from credit_grading.bundle import load_bundle
     from credit_grading.config import Config, load_config
+    from credit_grading.estimators import GbmClassifier, ScorecardClassifier
     from credit_grading.explain import decision_documents, explain_table
     from credit_grading.pipeline import train_pipeline as train
     from credit_grading.registry import RegistrySchema, load_registry, validate_table

@@ -72,14 +72,19 @@ class _CreditClassifier(ClassifierMixin, BaseEstimator):
 
     def _frame(self, X, *, reset: bool) -> pd.DataFrame:
         """``X`` as a DataFrame with the column names the model knows."""
-        validate_data(self, X, reset=reset, skip_check_array=True)
         if isinstance(X, pd.DataFrame) and all(isinstance(c, str) for c in X.columns):
+            validate_data(self, X, reset=reset, skip_check_array=True)
             if X.shape[0] == 0:
                 raise DataError(f"Found array with 0 sample(s) (shape={X.shape}) while a minimum of 1 is required.")
             if X.shape[1] == 0:
                 raise DataError(f"0 feature(s) (shape={X.shape}) while a minimum of 1 is required.")
             return X
+        if not reset and hasattr(self, "feature_names_in_") and not isinstance(X, pd.DataFrame):
+            validate_data(self, X, reset=False, skip_check_array=True)  # warns: fitted with names
         arr = check_array(X, dtype="numeric", ensure_all_finite="allow-nan")
+        validate_data(self, arr, reset=reset, skip_check_array=True)
+        if not reset and hasattr(self, "feature_names_in_"):
+            return pd.DataFrame(arr, columns=list(self.feature_names_in_))
         return pd.DataFrame(arr, columns=[f"x{j}" for j in range(arr.shape[1])])
 
     def _target(self, y) -> np.ndarray:
@@ -89,10 +94,14 @@ class _CreditClassifier(ClassifierMixin, BaseEstimator):
         y = column_or_1d(y, warn=True)
         check_classification_targets(y)
         classes = np.unique(y)
-        if len(classes) != 2:
+        if len(classes) > 2:
             raise DataError(
-                f"{type(self).__name__} tells bad from good: y must hold two classes, it holds "
-                f"{'one class' if len(classes) == 1 else f'{len(classes)} classes'} ({', '.join(map(str, classes[:6]))})"
+                f"Only binary classification is supported: {type(self).__name__} tells bad from good, and y holds "
+                f"{len(classes)} classes ({', '.join(map(str, classes[:6]))})"
+            )
+        if len(classes) < 2:
+            raise DataError(
+                f"y holds one class only ({', '.join(map(str, classes))}): {type(self).__name__} needs bad and good rows"
             )
         self.classes_ = classes
         if self.bad_class is not None:
@@ -201,7 +210,8 @@ class _CreditClassifier(ClassifierMixin, BaseEstimator):
 
     def predict(self, X) -> np.ndarray:
         """The more likely class of every row."""
-        return self.classes_[(self.decision_function(X) > 0).astype(np.int64)]
+        positive = self.decision_function(X) > 0
+        return self.classes_[positive.astype(np.int64)]
 
     # -- specs, grades and bundles -----------------------------------------------------------
     def _part(self, X, y, cv: int | None):
@@ -269,7 +279,7 @@ class _CreditClassifier(ClassifierMixin, BaseEstimator):
             raise DataError("no grade scale yet: call model_spec(X_valid, y_valid) or to_bundle(...) first")
         res = CompiledModel(model).score(self._frame(X, reset=False))
         idx = model.scale.grade_index(res.pd)
-        names, tiers = np.asarray(model.scale.names, dtype=object), np.asarray(model.scale.tiers, dtype=object)
+        names, tiers = np.asarray(model.scale.grades, dtype=object), np.asarray(model.scale.tiers, dtype=object)
         return pd.DataFrame({"pd": res.pd, "grade": names[idx], "tier": tiers[idx]})
 
     def to_bundle(
@@ -462,6 +472,9 @@ class GbmClassifier(_CreditClassifier):
         The ``gbm`` configuration keys of those names; ``None`` keeps the configuration's value.
     random_state : int, optional
         ``gbm.seed``.
+    n_jobs : int, optional
+        LightGBM's threads (``gbm.num_threads``; 0: one per core). One thread is fastest on a few
+        thousand rows, and right inside a parallel cross-validation.
 
     Attributes
     ----------
@@ -475,7 +488,7 @@ class GbmClassifier(_CreditClassifier):
         k: ("gbm", k)
         for k in ("n_estimators", "learning_rate", "num_leaves", "max_depth", "min_data_in_leaf", "feature_fraction",
                   "bagging_fraction", "lambda_l2", "early_stopping_rounds", "monotone")
-    } | {"random_state": ("gbm", "seed")}  # fmt: skip
+    } | {"random_state": ("gbm", "seed"), "n_jobs": ("gbm", "num_threads")}  # fmt: skip
 
     def __init__(
         self,
@@ -494,6 +507,7 @@ class GbmClassifier(_CreditClassifier):
         early_stopping_rounds: int | None = None,
         monotone: bool | None = None,
         random_state: int | None = None,
+        n_jobs: int | None = None,
     ) -> None:
         self.config = config
         self.catalogue = catalogue
@@ -509,6 +523,7 @@ class GbmClassifier(_CreditClassifier):
         self.early_stopping_rounds = early_stopping_rounds
         self.monotone = monotone
         self.random_state = random_state
+        self.n_jobs = n_jobs
 
     def _fit(self, frame: pd.DataFrame, y01: np.ndarray) -> None:
         self.gbm_ = GbmModel(self.config_).fit(frame, None, y=y01)
