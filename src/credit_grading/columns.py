@@ -23,6 +23,10 @@ from credit_grading.exceptions import DataError
 Tabular = pd.DataFrame | pa.Table | pa.RecordBatch | Mapping[str, Any]
 
 
+def _is_arrow_text(t: pa.DataType) -> bool:
+    return pa.types.is_string(t) or pa.types.is_large_string(t)
+
+
 def _is_arrow_numeric(t: pa.DataType) -> bool:
     return pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t) or pa.types.is_decimal(t)
 
@@ -155,9 +159,32 @@ class Columns:
             return raw, None
         return self.numeric(name), None
 
+    def text(self, name: str) -> pa.Array | None:
+        """The column as one Arrow string array when it holds text, read without a copy of
+        each value into a Python object: an Arrow string column as it is, a pandas string
+        column (``str`` / ``string[pyarrow]``, what ``read_csv`` and ``read_parquet`` give)
+        through its Arrow array. ``None`` for anything else (numbers, dictionaries and
+        categoricals, object columns)."""
+        raw = self._raw(name)
+        if isinstance(raw, pd.Series):
+            dtype = raw.dtype
+            arrow_backed = (isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow") or (
+                isinstance(dtype, pd.ArrowDtype) and _is_arrow_text(dtype.pyarrow_dtype)
+            )
+            if not arrow_backed:
+                return None
+            raw = pa.array(raw.array)
+            if isinstance(raw, pa.ChunkedArray):
+                raw = raw.chunk(0) if raw.num_chunks == 1 else raw.combine_chunks()
+        if isinstance(raw, pa.Array) and _is_arrow_text(raw.type):
+            return raw
+        return None
+
     def categorical(self, name: str) -> tuple[np.ndarray, list[object]]:
         """The column as integer codes (-1 for missing) into a list of distinct levels."""
-        raw = self._raw(name)
+        raw = self.text(name)
+        if raw is None:
+            raw = self._raw(name)
         if isinstance(raw, pa.Array):
             t = raw.type
             if pa.types.is_null(t):

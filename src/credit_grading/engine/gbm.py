@@ -17,6 +17,7 @@ import numpy as np
 
 from credit_grading.columns import Columns, Tabular
 from credit_grading.engine.reasons import top_k_contributions
+from credit_grading.engine.slots import categorical_codes
 from credit_grading.specs.gbm import GbmSpec
 
 CONTRIB_CHUNK_ROWS = 100_000
@@ -30,7 +31,7 @@ def encode_matrix(spec_features, data: Tabular) -> tuple[np.ndarray, dict[str, i
     unseen: dict[str, int] = {}
     for j, f in enumerate(spec_features):
         if f.kind == "categorical":
-            codes, levels = cols.categorical(f.name)
+            codes, levels = categorical_codes(cols, f.name)
             position = {lv: i for i, lv in enumerate(f.levels)}
             lut = np.array([position.get(lv, np.nan) if lv is not None else np.nan for lv in levels] + [np.nan])
             new = [i for i, lv in enumerate(levels) if lv is not None and lv not in position]

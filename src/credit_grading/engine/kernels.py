@@ -56,3 +56,34 @@ def top_k_into(values, offsets, sign, k, out_idx, out_val) -> None:
 def hash_strings_into(offsets: np.ndarray, data: np.ndarray, base: int, weights: np.ndarray, out: np.ndarray) -> None:
     """64-bit hashes of Arrow strings given their offsets and data buffer (see batch.previous)."""
     compiled().hash_strings(offsets, data, np.int64(base), weights, out)
+
+
+MAX_TEXT_LEVELS = 256
+
+
+def encode_text(array) -> tuple[np.ndarray, list[str]] | None:
+    """Codes (int32, -1 for null) of an Arrow string array into its distinct strings, listed
+    in order of first appearance — what ``pyarrow.compute.dictionary_encode`` gives, several
+    times faster for a column of few levels. ``None`` when the column has more than
+    ``MAX_TEXT_LEVELS`` distinct strings (encode it with pyarrow then)."""
+    import pyarrow as pa
+
+    n = len(array)
+    bufs = array.buffers()
+    wide = pa.types.is_large_string(array.type)
+    offsets = np.frombuffer(bufs[1], dtype=np.int64 if wide else np.int32)[array.offset : array.offset + n + 1]
+    codes = np.empty(n, dtype=np.int32)
+    if n == 0:
+        return codes, []
+    base, end = int(offsets[0]), int(offsets[-1])
+    words = np.zeros((end - base + 7) // 8 + 2, dtype=np.uint64)  # padded: whole words past the end
+    if end > base:
+        words.view(np.uint8)[: end - base] = np.frombuffer(bufs[2], dtype=np.uint8)[base:end]
+    if array.null_count:
+        bitmap, bit0 = np.frombuffer(bufs[0], dtype=np.uint8), array.offset
+    else:
+        bitmap, bit0 = np.zeros(0, dtype=np.uint8), 0
+    first = compiled().encode_text(offsets, base, words, bitmap, bit0, codes, MAX_TEXT_LEVELS)
+    if first.size == 0 and array.null_count < n:
+        return None
+    return codes, array.take(pa.array(first)).to_pylist()

@@ -21,7 +21,7 @@ import pandas as pd
 from credit_grading.columns import Columns, Tabular
 from credit_grading.engine.kernels import numeric_points_into
 from credit_grading.engine.reasons import top_k_points
-from credit_grading.engine.slots import level_lookup
+from credit_grading.engine.slots import categorical_codes, level_lookup
 from credit_grading.specs.binning import UNSEEN
 from credit_grading.specs.scorecard import ScorecardSpec
 
@@ -83,21 +83,27 @@ class CompiledScorecard:
             )
         self.max_points = np.array([f.max_points for f in spec.features], dtype=np.float64)
 
-    def _inputs(self, cols: Columns) -> tuple[list[tuple], dict[str, int]]:
+    def _inputs(self, cols: Columns, pool: ThreadPoolExecutor | None = None) -> tuple[list[tuple], dict[str, int]]:
         """Per feature: ``("num", values, missing mask)`` or ``("cat", codes, level→points)``;
-        plus the rows on levels never seen in training, per feature."""
-        out, unseen = [], {}
-        for f in self._features:
+        plus the rows on levels never seen in training, per feature. Columns are read on the
+        pool's threads when one is given (encoding text and widening numbers release the GIL)."""
+
+        def read(f: dict) -> tuple:
             if f["categorical"]:
-                codes, levels = cols.categorical(f["name"])
+                codes, levels = categorical_codes(cols, f["name"])
                 slot = level_lookup(levels, f["level_slots"], f["n_regular"])
                 new = np.flatnonzero(slot[:-1] == f["n_regular"] + UNSEEN)
-                if new.size:
-                    unseen[f["name"]] = int(np.isin(codes, new).sum())
-                out.append(("cat", codes, f["lut"][slot]))  # code -1 picks the last entry: missing
-            else:
-                values, missing = cols.numeric_raw(f["name"])
-                out.append(("num", values, missing))
+                n_unseen = int(np.isin(codes, new).sum()) if new.size else 0
+                return ("cat", codes, f["lut"][slot]), n_unseen  # code -1 picks the last entry: missing
+            values, missing = cols.numeric_raw(f["name"])
+            return ("num", values, missing), 0
+
+        # Categorical features first: encoding their text is the longest work.
+        order = sorted(range(len(self._features)), key=lambda j: not self._features[j]["categorical"])
+        done = dict(zip(order, (pool.map if pool is not None else map)(read, [self._features[j] for j in order]),
+                        strict=True))  # fmt: skip
+        out = [done[j][0] for j in range(len(self._features))]
+        unseen = {f["name"]: done[j][1] for j, f in enumerate(self._features) if done[j][1]}
         return out, unseen
 
     def score(
@@ -127,7 +133,6 @@ class CompiledScorecard:
         cols = Columns(data)
         cols.require(self.feature_names)
         n, nf = cols.n_rows, len(self._features)
-        inputs, unseen = self._inputs(cols)
         score = np.empty(n, dtype=np.float64)
         pts = np.empty((nf, n), dtype=np.float64) if points else None  # feature-major
         k = min(reasons, nf)
@@ -156,8 +161,10 @@ class CompiledScorecard:
         workers = threads or default_threads()
         if workers > 1 and n > block_rows:
             with ThreadPoolExecutor(workers) as pool:
+                inputs, unseen = self._inputs(cols, pool)
                 list(pool.map(run, starts))
         else:
+            inputs, unseen = self._inputs(cols)
             for s in starts:
                 run(s)
         return ScoreResult(self.feature_names, score, pts.T if pts is not None else None, r_idx, r_val, unseen)

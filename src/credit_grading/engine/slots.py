@@ -16,10 +16,11 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from credit_grading.engine.kernels import numeric_slots_into
+from credit_grading.columns import Columns
+from credit_grading.engine.kernels import encode_text, numeric_slots_into
 from credit_grading.specs.binning import MISSING, SPECIAL, UNSEEN
 
-__all__ = ["MISSING", "SPECIAL", "UNSEEN", "categorical_slots", "level_lookup", "numeric_slots"]
+__all__ = ["MISSING", "SPECIAL", "UNSEEN", "categorical_codes", "categorical_slots", "level_lookup", "numeric_slots"]
 
 
 def numeric_slots(
@@ -53,3 +54,17 @@ def level_lookup(levels: list[object], level_slots: Mapping[str, int], n_regular
 def categorical_slots(codes: np.ndarray, levels: list[object], level_slots: Mapping[str, int], n_regular: int):
     """Slot of every row of a categorical feature given its codes into ``levels``."""
     return level_lookup(levels, level_slots, n_regular)[codes]
+
+
+def categorical_codes(cols: Columns, name: str) -> tuple[np.ndarray, list[object]]:
+    """A categorical column as codes (-1 for missing) into its distinct levels, as
+    :meth:`Columns.categorical <credit_grading.columns.Columns.categorical>` gives them; a
+    text column (Arrow strings, pandas ``str``) is encoded from its Arrow buffers by a
+    compiled kernel (:func:`~credit_grading.engine.kernels.encode_text`), never row by row
+    in Python."""
+    text = cols.text(name)
+    if text is not None:
+        encoded = encode_text(text)
+        if encoded is not None:
+            return encoded
+    return cols.categorical(name)
