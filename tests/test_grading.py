@@ -149,8 +149,60 @@ def test_infeasible_grades_give_a_clear_error():
     rng = np.random.default_rng(0)
     p = rng.uniform(0.01, 0.2, 300)
     y = (rng.random(300) < p).astype(float)
-    with pytest.raises(DataError, match="cannot fit 9 grades on 300 rows"):
+    with pytest.raises(DataError, match=r"cannot fit 9 grades \(nor any number down to 4, one grade per tier\) on 300"):
         fit_scale(p, y, GradingConfig())
+    with pytest.raises(DataError, match="cannot fit 9 grades on 300 rows"):
+        fit_scale(p, y, GradingConfig(fit={"grades": "all"}))
+
+
+def test_auto_grades_fit_the_most_the_data_supports_and_say_which_constraint_bound():
+    rng = np.random.default_rng(1)
+    p = np.exp(rng.normal(np.log(0.05), 1.0, 2500)).clip(1e-4, 0.9)
+    y = (rng.random(2500) < p).astype(float)
+    cfg = GradingConfig()
+    with pytest.raises(DataError, match="cannot fit 9 grades on 2,500 rows"):
+        fit_scale(p, y, GradingConfig(fit={"grades": "all"}))
+    scale = fit_scale(p, y, cfg)
+    k = scale.n_grades
+    info = scale.meta["grades"]
+    assert 4 <= k < 9 and info == {**info, "mode": "auto", "configured": 9, "fitted": k}
+    assert set(scale.tiers) == {"A", "B", "C", "D"} and list(scale.grades) == info["kept"]
+    assert list(scale.grades) == [n for n in cfg.grade_names if n in scale.grades]  # the configured order
+    # The fitted table meets every constraint; one grade more is infeasible, and relaxing the
+    # constraint named as binding (alone) makes it feasible.
+    t = pd.DataFrame(scale.table)
+    assert (t["count"] >= 50).all() and (t["share"] <= 0.35 + 1e-12).all() and (t["p_vs_better"].iloc[1:] < 0.05).all()
+    from credit_grading.grading.fit import _prebins
+
+    ps, ys = np.sort(p), y[np.argsort(p, kind="mergesort")]
+    bounds = _prebins(ps, 100)
+    g = np.searchsorted(bounds, ps, side="left")
+    counts, bads = np.bincount(g, minlength=len(bounds) + 1), np.bincount(g, weights=ys, minlength=len(bounds) + 1)
+    assert _search(counts, bads, k + 1, 50, 0.35 * 2500, 0.05) is None
+    assert info["binding"] and info["reason"].startswith(f"{k + 1} grades cannot be fitted on 2,500 rows")
+    relax = {"min_count": (1, 0.35 * 2500, 0.05), "max_share": (50, 2500.0, 0.05), "alpha": (50, 0.35 * 2500, 1.0)}
+    for b in info["binding"]:
+        key = b.split(" ")[0]
+        assert _search(counts, bads, k + 1, *relax[key]) is not None, b
+    # A scale that fits in full says so and keeps every grade.
+    four = [{"name": f"G{i}", "tier": t} for i, t in enumerate("ABCD")]
+    full = fit_scale(p, y, GradingConfig(grades=four, overrides=[]))
+    assert full.meta["grades"] == {"mode": "auto", "configured": 4, "fitted": 4} and full.n_grades == 4
+
+
+def test_a_smaller_scale_keeps_every_tier_and_every_grade_a_rule_names():
+    from credit_grading.grading.fit import min_grades, scale_subset
+
+    cfg = GradingConfig()
+    names = cfg.grade_names
+    picks = {k: [names[i] for i in scale_subset(cfg, k)] for k in range(4, 10)}
+    assert picks[9] == list(names) and picks[8] == ["AAA", "A", "BBB", "BB", "B", "CCC", "CC", "C"]
+    assert picks[4] == ["A", "BB", "CCC", "C"] and min_grades(cfg) == 4
+    for k, p in picks.items():
+        assert len(p) == k and {cfg.grades[names.index(n)].tier for n in p} == {"A", "B", "C", "D"}
+    rule = OverrideRule(id="cap", when=Condition(item="x", eq=1), then=Action(no_better_than_grade="AA"))
+    named = GradingConfig(overrides=[rule])
+    assert "AA" in [names[i] for i in scale_subset(named, 4)] and len(scale_subset(named, 4)) == 4
 
 
 # ---------------------------------------------------------------- override rules

@@ -26,8 +26,8 @@ from credit_grading.registry import load_registry, read_registry_table
 from credit_grading.registry.schema import RegistrySchema
 from credit_grading.training import TrainingResult, train_models
 
-PIPELINE_STEPS = ("read and validate", "split", "binning", "selection", "scorecard", "gbm", "calibration", "grades",
-                  "evaluation", "bundle", "validation report", "tracking")  # fmt: skip
+PIPELINE_STEPS = ("read and validate", "split", "binning", "selection", "scorecard", "gbm", "calibration",
+                  "cross-validation", "grades", "evaluation", "bundle", "validation report", "tracking")  # fmt: skip
 
 
 @dataclass
@@ -94,7 +94,7 @@ def train_pipeline(
     if track:
         from credit_grading.tracking import begin_run
 
-        run = begin_run(config.model.name, f"{config.model.name}-training", verbose=verbose)
+        run = begin_run(config.model_name, f"{config.model_name}-training", verbose=verbose)
     try:
         return _train_pipeline(config, data_path, out_dir, policy=policy, track=track, verbose=verbose,
                                overwrite=overwrite, progress=progress, validation_bootstrap=validation_bootstrap,
@@ -149,12 +149,14 @@ def _train_pipeline(
     )
     timings["bundle"] = time.perf_counter() - t0
 
-    # The validation report on the out-of-time test rows, written into the bundle.
+    # The validation report on the held-out test rows (out of time when the split is), written
+    # into the bundle, with the training's evidence (champion choice, cross-validation).
     t0 = time.perf_counter()
     step("validation report")
     from credit_grading.reports import render_profiles_html, render_validation_html, validation_report
 
-    rep = validation_report(bundle, result.splits.test, n_boot=validation_bootstrap, seed=config.split.seed)
+    rep = validation_report(bundle, result.splits.test, n_boot=validation_bootstrap, seed=config.split.seed,
+                            training=result.evaluation)  # fmt: skip
     rep["model"]["bundle_sha256"] = None  # the report is part of the bundle it describes; the page says so
     reports = bundle_reports(result) | {
         "validation_report.json": json.dumps(rep, ensure_ascii=False, indent=1, default=str),
@@ -179,7 +181,7 @@ def _train_pipeline(
             data_source=str(data_path),
             target=ds.target_column,
             sample_input=raw_sample(data_path, RegistrySchema.from_config(config)),
-            experiment=config.model.name,
+            experiment=config.model_name,
             verbose=verbose,
             run=run,
             selection=result.scorecard.selection_,

@@ -1,10 +1,19 @@
-"""Training both models and evaluating them: split → scorecard → GBM → calibration → test.
+"""Training both models and evaluating them: split → scorecard → GBM → calibration →
+(cross-validation) → champion → grades → test.
 
 ``train_models(data, config)`` returns a :class:`TrainingResult` with the
 :class:`~credit_grading.specs.model.ModelSpec` (both models, their calibrations, the
-champion), the splits and the champion/challenger evaluation on the test rows. On the
-synthetic registry (which carries ``true_pd``) it also reports the oracle: the AUC and Gini
-of the true PD on the same rows, the best any model can reach.
+champion), the splits and the champion/challenger evaluation on the test rows, each AUC, Gini
+and KS with its interval. On the synthetic registry (which carries ``true_pd``) it also
+reports the oracle: the AUC and Gini of the true PD on the same rows, the best any model can reach.
+
+Small data (fewer labelled rows than ``evaluation.cv.max_rows``) is also cross-validated
+(:func:`cross_validate`: repeated stratified k-fold over the development rows, both models
+refitted on every fold) and the spread of AUC, Gini and KS reported beside the held-out
+figures. ``model.champion: auto`` picks the model with the better AUC — cross-validated mean
+when cross-validation ran, else on the validation rows — a tie (to the 4 decimals shown) going
+to the scorecard (:func:`choose_champion`). Grade cut-offs are fitted on out-of-sample PDs:
+out-of-fold when cross-validation ran, else the validation rows (``grading.fit.sample``).
 """
 
 from __future__ import annotations
@@ -17,11 +26,11 @@ import numpy as np
 import pandas as pd
 
 from credit_grading.calibration import fit_calibration
-from credit_grading.config import Config, load_config
+from credit_grading.config import Config, CvMode, load_config
 from credit_grading.config.grading import FitSample
 from credit_grading.engine.model import CompiledModel
-from credit_grading.evaluation import auc, metrics
-from credit_grading.exceptions import ConfigError
+from credit_grading.evaluation import auc, intervals, ks, metrics, spread
+from credit_grading.exceptions import ConfigError, DataError
 from credit_grading.gbm import GbmModel
 from credit_grading.grading.fit import fit_scale, grade_table, records
 from credit_grading.scorecard import Scorecard
@@ -38,6 +47,127 @@ class TrainingResult:
     scorecard: Scorecard
     gbm: GbmModel
     timings: dict = field(default_factory=dict)
+    cv: CvResult | None = None
+
+
+@dataclass
+class CvResult:
+    """Repeated k-fold cross-validation of both models on the development rows.
+
+    ``folds`` holds one record per (repeat, fold) with each model's AUC, Gini and KS on the held-out
+    fold; ``oof`` the out-of-fold scorecard score and GBM margin of every development row from the
+    first repeat (each row scored by the models fitted without it), in the rows' order."""
+
+    folds: list[dict]
+    oof: dict[str, np.ndarray]
+    y: np.ndarray
+    settings: dict
+
+    def summary(self) -> dict:
+        """Mean ± sd and fold-level min/max of AUC, Gini and KS per model."""
+        models = {}
+        for m in ("scorecard", "gbm"):
+            models[m] = {k: spread([f[m][k] for f in self.folds]) for k in ("auc", "gini", "ks")}
+        return {"ran": True, **self.settings, "models": models, "per_fold": self.folds}
+
+
+def _fold_ids(y: np.ndarray, folds: int, rng: np.random.Generator) -> np.ndarray:
+    """A stratified fold number per row: each class shuffled and dealt round the folds."""
+    out = np.empty(len(y), dtype=np.int64)
+    start = 0
+    for cls in np.unique(y):
+        rows = rng.permutation(np.flatnonzero(y == cls))
+        out[rows] = (np.arange(rows.size) + start) % folds
+        start += rows.size  # the next class continues where this one stopped: fold sizes stay even
+    return out
+
+
+def cross_validate(
+    dev: pd.DataFrame,
+    config: Config,
+    *,
+    folds: int | None = None,
+    repeats: int | None = None,
+    seed: int | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> CvResult:
+    """Repeated stratified k-fold cross-validation of the scorecard and the GBM on ``dev``.
+
+    Every fold refits the whole of each model (binning, selection, logistic regression; the GBM
+    with early stopping on a seeded share of its training rows) and scores the held-out fold.
+    Seeded: the same data, config and seed give the same folds and figures.
+    """
+    cv = config.evaluation.cv
+    folds, repeats = folds or cv.folds, repeats or cv.repeats
+    seed = cv.seed if seed is None else seed
+    target = config.dataset.target_column
+    y = dev[target].to_numpy(dtype=np.float64)
+    if min(int(y.sum()), int((1 - y).sum())) < folds:
+        raise DataError(f"cross-validation with {folds} folds needs at least {folds} rows of each outcome; "
+                        f"the development rows have {int(y.sum())} bad(s) of {len(y)} (evaluation.cv.folds)")  # fmt: skip
+    rng = np.random.default_rng(seed)
+    records_, oof = [], {"scorecard": np.full(len(y), np.nan), "gbm": np.full(len(y), np.nan)}
+    for r in range(repeats):
+        ids = _fold_ids(y, folds, rng)
+        for f in range(folds):
+            if progress is not None:
+                progress(f"repeat {r + 1}/{repeats}, fold {f + 1}/{folds}")
+            fit_rows, held = dev.iloc[np.flatnonzero(ids != f)], dev.iloc[np.flatnonzero(ids == f)]
+            card = Scorecard(config).fit(fit_rows)
+            gbm = GbmModel(config).fit(fit_rows)
+            score, margin = card.score(held), gbm.margin(held)
+            yh = y[ids == f]
+            rec = {"repeat": r + 1, "fold": f + 1, "rows": int(yh.size), "bads": int(yh.sum())}
+            for name, risk in (("scorecard", -score), ("gbm", margin)):
+                a = auc(yh, risk)
+                rec[name] = {"auc": a, "gini": 2 * a - 1, "ks": ks(yh, risk)}
+            records_.append(rec)
+            if r == 0:
+                oof["scorecard"][ids == f], oof["gbm"][ids == f] = score, margin
+    settings = {"folds": folds, "repeats": repeats, "seed": seed, "rows": len(y), "bads": int(y.sum()),
+                "sample": "development rows (train + validation); the test rows are left out"}  # fmt: skip
+    return CvResult(records_, oof, y, settings)
+
+
+def cv_wanted(config: Config, rows: int) -> tuple[bool, str]:
+    """Whether cross-validation runs on ``rows`` labelled rows, and why."""
+    cv = config.evaluation.cv
+    if cv.mode == CvMode.ON:
+        return True, "evaluation.cv.mode: on"
+    if cv.mode == CvMode.OFF:
+        return False, "evaluation.cv.mode: off"
+    if rows < cv.max_rows:
+        return True, f"{rows:,} labelled rows, fewer than evaluation.cv.max_rows ({cv.max_rows:,})"
+    return (
+        False,
+        f"{rows:,} labelled rows, at least evaluation.cv.max_rows ({cv.max_rows:,}): the held-out figures suffice",
+    )
+
+
+def choose_champion(config: Config, valid: dict, cv: dict | None = None) -> dict:
+    """The deciding model and the evidence: ``model.champion`` when set, else the better AUC
+    (cross-validated mean when ``cv`` is given, else on the validation rows); a tie to 4 decimals
+    goes to the scorecard, the simpler model."""
+    setting = str(config.model.champion)
+    if cv is not None:
+        basis = "cross-validated mean AUC"
+        values = {m: cv["models"][m]["auc"]["mean"] for m in ("scorecard", "gbm")}
+    else:
+        basis = "validation AUC"
+        values = {m: valid[m]["auc"] for m in ("scorecard", "gbm")}
+    shown = {m: round(v, 4) for m, v in values.items()}
+    better = "gbm" if shown["gbm"] > shown["scorecard"] else "scorecard"
+    chosen = better if setting == "auto" else setting
+    diff = values["gbm"] - values["scorecard"]
+    figures = f"scorecard {values['scorecard']:.4f}, gbm {values['gbm']:.4f}"
+    if setting != "auto":
+        reason = f"set by model.champion: {setting} ({basis}: {figures})"
+    elif shown["gbm"] == shown["scorecard"]:
+        reason = f"a tie on the {basis} goes to the scorecard, the simpler model ({figures})"
+    else:
+        reason = f"the better {basis} ({figures}; difference {abs(diff):.4f}) under model.champion: auto"
+    return {"setting": setting, "chosen": chosen, "basis": basis, "auc": values, "difference_gbm_minus_scorecard": diff,
+            "validation_auc": {m: valid[m]["auc"] for m in ("scorecard", "gbm")}, "reason": reason}  # fmt: skip
 
 
 def _check_rule_items(cfg: Config, data: pd.DataFrame) -> None:
@@ -61,7 +191,45 @@ def _evaluate(model: ModelSpec, part: pd.DataFrame, target: str) -> dict:
     return out
 
 
-STEPS = ("split", "binning", "selection", "scorecard", "gbm", "calibration", "grades", "evaluation")
+STEPS = ("split", "binning", "selection", "scorecard", "gbm", "calibration", "cross-validation", "grades",
+         "evaluation")  # fmt: skip
+
+
+def _with_intervals(ev: dict, part: pd.DataFrame, model: ModelSpec, target: str, cfg: Config, seed: int) -> dict:
+    """``ev`` (one split's figures per model) with the AUC, Gini and KS intervals added."""
+    res = CompiledModel(model).score(part)
+    y = part[target].to_numpy(dtype=np.float64)
+    e = cfg.evaluation
+    risks = {"scorecard": None if res.score is None else -res.score, "gbm": res.margin}
+    for name, risk in risks.items():
+        if risk is not None and name in ev:
+            ev[name] |= intervals(y, risk, n_boot=e.bootstrap, seed=seed, level=e.level)
+    return ev
+
+
+def _grade_sample(
+    cfg: Config, splits: Splits, model: ModelSpec, cv: CvResult | None
+) -> tuple[np.ndarray, np.ndarray, str]:
+    """PDs and outcomes the cut-offs are fitted on, and a description of them."""
+    target = cfg.dataset.target_column
+    sample = cfg.grading.fit.sample
+    if sample == FitSample.AUTO:
+        sample = FitSample.OOF if cv is not None else FitSample.VALID
+    if sample == FitSample.OOF:
+        if cv is None:
+            raise ConfigError("grading.fit.sample: oof needs cross-validation; set evaluation.cv.mode: on")
+        # Out-of-fold outputs of the champion, calibrated to PDs by one calibration fitted on all of
+        # them (the fold models' outputs share the final model's scale: points or log-odds).
+        name = model.champion
+        values = cv.oof[name]
+        calib = fit_calibration(values, cv.y, method=str(cfg.calibration.method),
+                                input="score" if name == "scorecard" else "margin",
+                                direction=-1.0 if name == "scorecard" else 1.0, min_pd=cfg.calibration.min_pd)  # fmt: skip
+        return calib.apply(values), cv.y, f"out-of-fold PDs of the {len(cv.y):,} development rows (first repeat)"
+    dev = splits.valid if sample == FitSample.VALID else pd.concat([splits.train, splits.valid])
+    what = ("the validation rows" if sample == FitSample.VALID
+            else "the development rows (train + validation, in sample)")  # fmt: skip
+    return CompiledModel(model).score(dev).pd, dev[target].to_numpy(dtype=np.float64), f"{what}: {len(dev):,} rows"
 
 
 def train_models(
@@ -70,10 +238,12 @@ def train_models(
     *,
     oracle_column: str = "true_pd",
     progress: Callable[[str], None] | None = None,
+    cv: bool | None = None,
 ) -> TrainingResult:
     """Train, calibrate, grade and evaluate both models on a validated registry table.
 
-    ``progress`` is called with each name of :data:`STEPS` as that step starts.
+    ``progress`` is called with each name of :data:`STEPS` as that step starts. ``cv`` forces
+    cross-validation on (True) or off (False); None follows ``evaluation.cv``.
     """
     step = progress or (lambda _name: None)
     cfg = config or load_config()
@@ -104,23 +274,37 @@ def train_models(
                                direction=1.0, min_pd=cfg.calibration.min_pd),
     }  # fmt: skip
     timings["calibration"] = time.perf_counter() - t0
-    model = ModelSpec(card.spec_, gbm.spec_, calib, champion=str(cfg.model.champion), name=cfg.model.name)
+    both = ModelSpec(card.spec_, gbm.spec_, calib, champion="scorecard", name=cfg.model_name)
+    valid_ev = _evaluate(both, splits.valid, target)
+
+    run_cv, cv_reason = cv_wanted(cfg, len(data)) if cv is None else (cv, f"cv={cv} given")
+    cv_result = None
+    if run_cv:
+        t0 = time.perf_counter()
+        step("cross-validation")
+        cv_result = cross_validate(pd.concat([splits.train, splits.valid]), cfg)
+        timings["cross_validation"] = time.perf_counter() - t0
+    cv_summary = cv_result.summary() | {"reason": cv_reason} if cv_result else {"ran": False, "reason": cv_reason}
+    choice = choose_champion(cfg, valid_ev, cv_summary if cv_result else None)
+    model = replace(both, champion=choice["chosen"])
 
     t0 = time.perf_counter()
     step("grades")
     _check_rule_items(cfg, data)
-    dev = splits.valid if cfg.grading.fit.sample == FitSample.VALID else pd.concat([splits.train, splits.valid])
-    dev_pd = CompiledModel(model).score(dev).pd
-    scale = fit_scale(dev_pd, dev[target].to_numpy(dtype=np.float64), cfg.grading)
+    pd_fit, y_fit, sample = _grade_sample(cfg, splits, model, cv_result)
+    scale = fit_scale(pd_fit, y_fit, cfg.grading)
+    scale = replace(scale, meta={**scale.meta, "sample": sample})
     model = replace(model, scale=scale, overrides=cfg.grading.overrides,
                     hysteresis_margin=cfg.grading.hysteresis_margin)  # fmt: skip
     timings["grades"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
     step("evaluation")
-    evaluation = {"split": splits.summary(), "champion": model.champion}
+    evaluation = {"split": splits.summary(), "champion": model.champion, "champion_choice": choice, "cv": cv_summary}
     for name, part in (("train", splits.train), ("valid", splits.valid), ("test", splits.test)):
         evaluation[name] = _evaluate(model, part, target)
+    for name, part in (("valid", splits.valid), ("test", splits.test)):
+        _with_intervals(evaluation[name], part, model, target, cfg, seed=cfg.split.seed)
     if oracle_column in splits.test.columns:
         y = splits.test[target].to_numpy(dtype=np.float64)
         a = auc(y, splits.test[oracle_column].to_numpy(dtype=np.float64))
@@ -131,6 +315,8 @@ def train_models(
     test_table = grade_table(scale, test_pd, splits.test[target].to_numpy(dtype=np.float64))
     evaluation["grades"] = {
         "method": scale.method,
+        "sample": sample,
+        "count": scale.meta.get("grades"),
         "cutoffs": list(scale.cutoffs),
         "development": list(scale.table),
         "development_hhi": scale.meta.get("hhi"),
@@ -139,7 +325,7 @@ def train_models(
     }
     timings["evaluation"] = time.perf_counter() - t0
     evaluation["timings"] = timings
-    return TrainingResult(model, splits, evaluation, card, gbm, timings)
+    return TrainingResult(model, splits, evaluation, card, gbm, timings, cv_result)
 
 
 def champion_challenger_table(evaluation: dict) -> pd.DataFrame:
@@ -147,4 +333,19 @@ def champion_challenger_table(evaluation: dict) -> pd.DataFrame:
     rows = []
     for name, m in evaluation["test"].items():
         rows.append({"model": name, **{k: v for k, v in m.items() if k != "deciles"}})
+    return pd.DataFrame(rows)
+
+
+def cv_table(evaluation: dict) -> pd.DataFrame:
+    """One row per model with the cross-validated AUC, Gini and KS (mean, sd, min, max); empty
+    when cross-validation did not run."""
+    cv = evaluation.get("cv") or {}
+    if not cv.get("ran"):
+        return pd.DataFrame()
+    rows = []
+    for name, figs in cv["models"].items():
+        row = {"model": name}
+        for k, v in figs.items():
+            row |= {f"{k}_{s}": v[s] for s in ("mean", "sd", "min", "max")}
+        rows.append(row)
     return pd.DataFrame(rows)

@@ -66,14 +66,41 @@ def train(
         res = train_pipeline(cfg, data, out_dir, policy=load_policy(policy), track=not no_track, verbose=verbose,
                              overwrite=overwrite, progress=progress.step)  # fmt: skip
     split = res.training.splits
-    title = "Out-of-time test" if split.method == "time" else f"Held-out test ({split.description})"
+    ev = res.training.evaluation
+    title = (
+        f"Out-of-time test ({split.description})" if split.method == "time" else f"Held-out test ({split.description})"
+    )
+    level = next((m.get("ci_level") for m in ev["test"].values() if m.get("ci_level")), 0.95)
     table = Table(show_header=True, header_style="bold", title=title)
-    for col in ("model", "AUC", "Gini", "KS", "Brier"):
+    for col in ("model", "AUC", f"AUC {level:.0%} CI", "Gini", "KS", f"KS {level:.0%} CI", "Brier"):
         table.add_column(col, justify="left" if col == "model" else "right")
-    for row in champion_challenger_table(res.training.evaluation).to_dict("records"):
-        cells = [row.get(k) for k in ("auc", "gini", "ks", "brier")]
-        table.add_row(row["model"], *("" if v is None or v != v else f"{v:.4f}" for v in cells))
+    num = lambda v: "" if v is None or v != v else f"{v:.4f}"  # noqa: E731
+    rng = lambda ci: "" if not ci or ci[0] != ci[0] else f"{ci[0]:.3f}–{ci[1]:.3f}"  # noqa: E731
+    for row in champion_challenger_table(ev).to_dict("records"):
+        table.add_row(row["model"], num(row.get("auc")), rng(row.get("auc_ci")), num(row.get("gini")), num(row.get("ks")),
+                      rng(row.get("ks_ci")), num(row.get("brier")))  # fmt: skip
     out.print(table)
+    cv = ev.get("cv") or {}
+    if cv.get("ran"):
+        cvt = Table(show_header=True, header_style="bold",
+                    title=f"Cross-validated, {cv['folds']} folds × {cv['repeats']} repeats on {cv['rows']:,} development "
+                          "rows (mean ± sd, fold min–max)")  # fmt: skip
+        for col in ("model", "AUC", "AUC min–max", "Gini", "KS"):
+            cvt.add_column(col, justify="left" if col == "model" else "right")
+        for name, figs in cv["models"].items():
+            a, g, k = figs["auc"], figs["gini"], figs["ks"]
+            cvt.add_row(name, f"{a['mean']:.4f} ± {a['sd']:.4f}", f"{a['min']:.3f}–{a['max']:.3f}",
+                        f"{g['mean']:.4f} ± {g['sd']:.4f}", f"{k['mean']:.4f} ± {k['sd']:.4f}")  # fmt: skip
+        out.print(cvt)
+    choice = ev.get("champion_choice")
+    if choice:
+        out.print(f"Champion {choice['chosen']}: {esc(choice['reason'])}.", soft_wrap=True)
+    grades = ev.get("grades") or {}
+    count = grades.get("count") or {}
+    if grades.get("sample"):
+        n = len(grades.get("cutoffs") or []) + 1
+        why = f" ({esc(count['reason'])})" if count.get("reason") else ""
+        out.print(f"{n} grades, cut-offs fitted on {esc(grades['sample'])}{why}.", soft_wrap=True)
     b = res.bundle
     out.print(f"Bundle {esc(b.path)} (model {esc(b.name)}, version {b.version}, sha256 {b.sha256[:12]}…), "
               f"{res.validation['rows_valid']:,} rows trained on, {time.perf_counter() - t0:.1f} s.")  # fmt: skip

@@ -281,18 +281,24 @@ class SplitConfig(_Section):
 
 class GbmConfig(_Section):
     """The LightGBM challenger. Monotone constraints follow the catalogue's risk directions
-    for numeric and flag features; categorical features are native LightGBM categoricals."""
+    for numeric and flag features; categorical features are native LightGBM categoricals.
+
+    ``num_leaves``, ``learning_rate``, ``early_stopping_rounds`` and ``min_data_in_leaf`` left
+    unset (null) are chosen from the number of training rows (see
+    :func:`credit_grading.gbm.size_defaults`); the values used and the reason are written into
+    the bundle's ``gbm.json`` (``params`` and ``meta.defaults``). A value set here is used as is.
+    """
 
     # Shallow trees by default: each tree then has few cells, so exact TreeSHAP is a table
     # lookup (see credit_grading.engine.fast_gbm), at no loss of quality on our registry
     # (measured in the closing note of the explanations work: depth 2 and depth 5 reach the
     # same out-of-time Gini).
-    num_leaves: int = Field(default=4, ge=2, le=4096)
+    num_leaves: int | None = Field(default=None, ge=2, le=4096)
     max_depth: int = Field(default=2, ge=-1, le=64)
-    learning_rate: float = Field(default=0.1, gt=0.0, le=1.0)
+    learning_rate: float | None = Field(default=None, gt=0.0, le=1.0)
     n_estimators: int = Field(default=2000, ge=1, le=100_000)
-    early_stopping_rounds: int = Field(default=50, ge=0)  # 0: no early stopping, all n_estimators
-    min_data_in_leaf: int = Field(default=200, ge=1)
+    early_stopping_rounds: int | None = Field(default=None, ge=0)  # 0: no early stopping, all n_estimators
+    min_data_in_leaf: int | None = Field(default=None, ge=1)
     feature_fraction: float = Field(default=0.9, gt=0.0, le=1.0)
     bagging_fraction: float = Field(default=0.8, gt=0.0, le=1.0)
     bagging_freq: int = Field(default=1, ge=0)
@@ -319,15 +325,53 @@ class CalibrationConfig(_Section):
 
 
 class ChampionModel(StrEnum):
+    """Which model decides: ``auto`` picks the one with the better validation AUC (the
+    cross-validated mean when cross-validation ran; a tie goes to the scorecard, the simpler
+    model); ``scorecard`` or ``gbm`` fix it."""
+
+    AUTO = "auto"
     SCORECARD = "scorecard"
     GBM = "gbm"
 
 
 class ModelConfig(_Section):
-    """Which model decides (the champion); the other runs beside it as challenger."""
+    """Which model decides (the champion); the other runs beside it as challenger.
 
-    champion: ChampionModel = ChampionModel.GBM
-    name: str = "credit_grading"
+    ``name`` names the model (bundle, MLflow experiment and registered model); left unset it
+    is ``dataset.name``.
+    """
+
+    champion: ChampionModel = ChampionModel.AUTO
+    name: str | None = Field(default=None, min_length=1)
+
+
+class CvMode(StrEnum):
+    """``auto``: cross-validate when the labelled rows are fewer than ``max_rows``; ``on``/``off``."""
+
+    AUTO = "auto"
+    ON = "on"
+    OFF = "off"
+
+
+class CvConfig(_Section):
+    """Repeated stratified k-fold cross-validation of both models (the whole fit: binning,
+    selection, scorecard, GBM) on the development rows (train + validation; the test rows
+    stay untouched). Seeded by ``seed``."""
+
+    mode: CvMode = CvMode.AUTO
+    folds: int = Field(default=5, ge=2, le=20)
+    repeats: int = Field(default=3, ge=1, le=20)
+    max_rows: int = Field(default=5_000, ge=0)
+    seed: int = 0
+
+
+class EvaluationConfig(_Section):
+    """How the models are evaluated: cross-validation on small data, and the interval of every
+    single-split figure (AUC and Gini by DeLong's method, KS by a seeded bootstrap)."""
+
+    cv: CvConfig = Field(default_factory=CvConfig)
+    bootstrap: int = Field(default=200, ge=0, le=10_000)
+    level: float = Field(default=0.95, gt=0.5, lt=1.0)
 
 
 class SecurityConfig(_Section):
@@ -360,6 +404,7 @@ class Config(_Section):
     gbm: GbmConfig = Field(default_factory=GbmConfig)
     calibration: CalibrationConfig = Field(default_factory=CalibrationConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
+    evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
     grading: GradingConfig = Field(default_factory=GradingConfig)
     # The machine's trust, not part of a model: left out of model_dump, so of bundle manifests.
     security: SecurityConfig = Field(default_factory=SecurityConfig, exclude=True)
@@ -373,6 +418,11 @@ class Config(_Section):
         if isinstance(data, dict) and "base_dir" not in data and info.context:
             data = {**data, "base_dir": info.context.get("base_dir")}
         return data
+
+    @property
+    def model_name(self) -> str:
+        """The model's name: ``model.name`` when set, else ``dataset.name``."""
+        return self.model.name or self.dataset.name
 
     def load_catalogue(self) -> Catalogue:
         """The catalogue this config describes, narrowed by ``dataset.include``."""
@@ -427,8 +477,11 @@ __all__ = [
     "ROW_ID",
     "BinningConfig",
     "Config",
+    "CvConfig",
+    "CvMode",
     "DatasetConfig",
     "DuplicatePolicy",
+    "EvaluationConfig",
     "GradingConfig",
     "IdFormat",
     "ScorecardConfig",

@@ -8,7 +8,7 @@ The ``grading`` section of a config::
         ...
         - {name: C, tier: D}     # the worst grade has no upper bound
       cutoffs: fitted            # fitted on the development sample | fixed (the pd_max above)
-      fit: {min_count: 50, max_share: 0.35, alpha: 0.05}
+      fit: {min_count: 50, max_share: 0.35, alpha: 0.05, grades: auto, sample: auto}
       hysteresis_margin: 0.0     # log-odds; > 0 keeps an entity's grade near a boundary
       overrides:                 # applied in order after the model; the last change decides
         - id: serious_untrustworthy
@@ -53,16 +53,34 @@ class CutoffMethod(StrEnum):
 
 
 class FitSample(StrEnum):
-    """Rows the cut-offs are fitted on: training + validation rows, or validation rows only."""
+    """Rows (and PDs) the cut-offs are fitted on. Always out of sample unless asked otherwise:
 
-    DEVELOPMENT = "development"
+    ``valid``: the validation rows (the model never trained on them); ``oof``: out-of-fold PDs of
+    the development rows from cross-validation (every row scored by a model that did not see
+    it); ``auto``: ``oof`` when cross-validation runs, else ``valid``; ``development``: training
+    + validation rows scored by the final model — in sample, so grades hold more of new data
+    than they were fitted to hold (kept for old configs only).
+    """
+
+    AUTO = "auto"
     VALID = "valid"
+    OOF = "oof"
+    DEVELOPMENT = "development"
+
+
+class GradeCount(StrEnum):
+    """``auto``: the largest number of grades (up to the configured scale) the data supports
+    under the constraints, a grade of every tier kept; ``all``: every configured grade or an error."""
+
+    AUTO = "auto"
+    ALL = "all"
 
 
 class GradeFitConfig(_Section):
     """Constraints of fitted cut-offs (each grade's size, concentration, separation)."""
 
-    sample: FitSample = FitSample.DEVELOPMENT
+    sample: FitSample = FitSample.AUTO
+    grades: GradeCount = GradeCount.AUTO
     min_count: int = Field(default=50, ge=1)
     max_share: float = Field(default=0.35, gt=0.0, le=1.0)
     alpha: float = Field(default=0.05, gt=0.0, lt=1.0)  # adjacent grades differ at this level

@@ -12,6 +12,15 @@ it picks the one with the highest binomial log-likelihood of the outcomes given 
 bad rate — the grades that separate goods from bads best. The constraints only tie adjacent
 grades together, so the search over (previous cut, cut) pairs is exact.
 
+With ``grading.fit.grades: auto`` (the default) a scale the data cannot support in full is
+fitted with the largest number of grades it can (:func:`scale_subset` keeps at least one grade
+of every tier and every grade an override rule names), and the scale's ``meta["grades"]``
+says which constraint stopped one more grade.
+
+The PDs given should be out of sample (validation rows or out-of-fold predictions: see
+:class:`~credit_grading.config.grading.FitSample`): fitted on the rows a model trained on, the
+grades hold more of new data than ``max_share``.
+
 :func:`grade_table` reports count, share, bads, observed bad rate, mean PD, PD band and the
 Jeffreys and binomial p-values per grade, with the Herfindahl index of the shares.
 """
@@ -21,7 +30,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from credit_grading.config.grading import CutoffMethod, GradingConfig
+from credit_grading.config.grading import CutoffMethod, GradeCount, GradingConfig
 from credit_grading.exceptions import DataError
 from credit_grading.specs.grading import GradeScaleSpec
 from credit_grading.stats import binomial_pvalue, hhi, jeffreys_pvalue, two_proportion_pvalue
@@ -90,6 +99,64 @@ def _search(counts: np.ndarray, bads: np.ndarray, k: int, min_count: int, max_co
     return starts[::-1]  # starts[0] == 0
 
 
+def scale_subset(config: GradingConfig, k: int) -> list[int]:
+    """Indices of the ``k`` configured grades a smaller scale keeps: every tier keeps at least one
+    grade (and every grade an override rule names); grades are dropped one at a time from the
+    tier holding the most (the better tier first on a tie); a tier keeping one grade keeps its
+    worst, keeping several keeps its first and last and evenly spaced ones between.
+
+    >>> from credit_grading.config.grading import GradingConfig
+    >>> [GradingConfig().grade_names[i] for i in scale_subset(GradingConfig(), 6)]
+    ['A', 'BB', 'B', 'CCC', 'CC', 'C']
+    """
+    names, tiers = config.grade_names, config.grade_tiers
+    order = list(dict.fromkeys(tiers))
+    members = {t: [i for i, x in enumerate(tiers) if x == t] for t in order}
+    named = {r.then.grade or r.then.no_better_than_grade for r in config.overrides} - {None}
+    keep = {t: len(ix) for t, ix in members.items()}
+    floor = {t: max(1, sum(names[i] in named for i in ix)) for t, ix in members.items()}
+    while sum(keep.values()) > k:
+        cands = [t for t in order if keep[t] > floor[t]]
+        if not cands:
+            break
+        t = max(cands, key=lambda t: (keep[t], -order.index(t)))
+        keep[t] -= 1
+    out = []
+    for t, ix in members.items():
+        must = [i for i in ix if names[i] in named]
+        m = keep[t]
+        if m == len(ix):
+            pick = ix
+        elif m == 1:
+            pick = must or [ix[-1]]
+        else:
+            pick = sorted(set(must) | {ix[round(p)] for p in np.linspace(0, len(ix) - 1, m)})
+            while len(pick) > m:  # evenly spaced choices met a named grade: drop a free inner one
+                pick.remove(next(i for i in pick[1:-1] if i not in must))
+        out.extend(pick)
+    return sorted(out)
+
+
+def min_grades(config: GradingConfig) -> int:
+    """The fewest grades a scale can have: one per tier, and every grade an override rule names."""
+    return len(scale_subset(config, 1))
+
+
+def _binding(counts, bads, k: int, fit, rows: int) -> list[str]:
+    """The constraints that, relaxed one at a time, would let ``k`` grades be fitted."""
+    tries = {
+        f"min_count ({fit.min_count} entities per grade)": (1, fit.max_share * rows, fit.alpha),
+        f"max_share ({fit.max_share:.0%} of the rows per grade)": (fit.min_count, float(rows), fit.alpha),
+        f"alpha (adjacent grades' bad rates differ at level {fit.alpha})": (fit.min_count, fit.max_share * rows, 1.0),
+    }
+    out = [name for name, (mc, mx, a) in tries.items() if _search(counts, bads, k, mc, mx, a) is not None]
+    if out:
+        return out
+    if _search(counts, bads, k, 1, float(rows), 1.0) is not None:
+        return ["min_count, max_share and alpha together"]
+    return ["rising bad rates (too few bads to order more grades)"]
+
+
 def fit_scale(pd_values, y, config: GradingConfig) -> GradeScaleSpec:
     """The master scale of ``config``: fixed cut-offs, or cut-offs fitted on (``pd_values``, ``y``)."""
     names, tiers = config.grade_names, config.grade_tiers
@@ -111,19 +178,35 @@ def fit_scale(pd_values, y, config: GradingConfig) -> GradeScaleSpec:
     groups = np.searchsorted(bounds, ps, side="left")
     counts = np.bincount(groups, minlength=len(bounds) + 1)
     bads = np.bincount(groups, weights=ys, minlength=len(bounds) + 1)
-    k = len(names)
-    starts = _search(counts, bads, k, fit.min_count, fit.max_share * len(ps), fit.alpha)
+    full = len(names)
+    lowest = full if fit.grades == GradeCount.ALL else min_grades(config)
+    starts, k = None, full
+    for k in range(full, lowest - 1, -1):
+        starts = _search(counts, bads, k, fit.min_count, fit.max_share * len(ps), fit.alpha)
+        if starts is not None:
+            break
     if starts is None:
+        fewer = "" if lowest == full else f" (nor any number down to {lowest}, one grade per tier)"
         raise DataError(
-            f"cannot fit {k} grades on {len(ps):,} rows with {int(ys.sum()):,} bads: no cut-offs give every grade "
-            f"at least {fit.min_count} entities and at most {fit.max_share:.0%} of them with bad rates that rise "
+            f"cannot fit {full} grades{fewer} on {len(ps):,} rows with {int(ys.sum()):,} bads: no cut-offs give every "
+            f"grade at least {fit.min_count} entities and at most {fit.max_share:.0%} of them with bad rates that rise "
             f"significantly (alpha {fit.alpha}) from grade to grade; use fewer grades, a smaller "
             "grading.fit.min_count, a larger grading.fit.alpha, more data, or grading.cutoffs: fixed"
         )
+    count = {"mode": str(fit.grades), "configured": full, "fitted": k}
+    if k < full:
+        keep = scale_subset(config, k)
+        names, tiers = tuple(names[i] for i in keep), tuple(tiers[i] for i in keep)
+        binding = _binding(counts, bads, k + 1, fit, len(ps))
+        count |= {"kept": list(names), "binding": binding,
+                  "reason": f"{k + 1} grades cannot be fitted on {len(ps):,} rows with {int(ys.sum()):,} bads; "
+                            f"the constraint that stops them: {'; '.join(binding)}"}  # fmt: skip
     cuts = tuple(float(bounds[s - 1]) for s in starts[1:])
     scale = GradeScaleSpec(names, tiers, cuts, method="fitted")
     table = grade_table(scale, pd_arr, y_arr)
     meta = _meta(table, len(ps)) | {"fit": fit.model_dump(mode="json"), "prebins_used": len(bounds) + 1}
+    if fit.grades == GradeCount.AUTO:
+        meta["grades"] = count
     return GradeScaleSpec(names, tiers, cuts, "fitted", records(table), meta)
 
 

@@ -6,10 +6,15 @@ bootstrap confidence intervals) for the champion and the challenger; calibration
 (Herfindahl index); stability against the development sample (PSI of the grade distribution,
 CSI of every scorecard characteristic); the binning tables with IV; the points table; GBM
 importance (mean |SHAP|); override rates; the migration matrix when a previous grading is given;
-and the SHAP profile of every grade.
+and the SHAP profile of every grade. From the training (the bundle's ``evaluation.json``, or
+``training=`` given): how the champion was chosen and on what evidence, the cross-validated
+AUC/Gini/KS (mean ± sd, fold-level min and max) of both models beside the held-out figures,
+and the rows the grade cut-offs were fitted on.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -154,10 +159,39 @@ def migration_matrix(previous: pd.DataFrame, current: pd.DataFrame, id_column: s
     }  # fmt: skip
 
 
+def training_evidence(bundle: Bundle, training: dict | None = None) -> dict | None:
+    """What the training found that a validator needs: the champion's choice and evidence, the
+    cross-validation, the split and the grade-fitting sample; from ``training`` (a training's
+    evaluation) or the bundle's ``evaluation.json`` (checked against the manifest's sha256)."""
+    import json
+
+    from credit_grading.storage import sha256_bytes
+
+    if training is None:
+        path = bundle.reports.get("evaluation.json") if bundle.reports else None
+        want = bundle.manifest.get("files", {}).get("evaluation.json")
+        if path is None or want is None:
+            return None
+        try:
+            raw = Path(path).read_bytes()
+        except OSError:
+            return None
+        if sha256_bytes(raw) != want:
+            return None
+        training = json.loads(raw)
+    grades = training.get("grades") or {}
+    out = {k: training[k] for k in ("champion_choice", "cv", "split") if k in training}
+    out["grades"] = {"sample": grades.get("sample"), "count": grades.get("count")}
+    return out if len(out) > 1 else None
+
+
 def validation_report(bundle: Bundle, data: pd.DataFrame, *, previous: pd.DataFrame | None = None,
-                      n_boot: int = 200, seed: int = 0, target: str | None = None) -> dict:  # fmt: skip
+                      n_boot: int = 200, seed: int = 0, target: str | None = None,
+                      training: dict | None = None) -> dict:  # fmt: skip
     """Every section of the validation report, as plain data. Column roles (id, as-of, target)
-    are the bundle's, from the config it was trained with; ``target`` overrides the outcome."""
+    are the bundle's, from the config it was trained with; ``target`` overrides the outcome.
+    ``training`` (a training's evaluation) gives the champion's choice and the cross-validation;
+    by default they are read from the bundle's ``evaluation.json`` when it has one."""
     from credit_grading.service import bundle_schema
 
     roles = bundle_schema(bundle)
@@ -214,6 +248,9 @@ def validation_report(bundle: Bundle, data: pd.DataFrame, *, previous: pd.DataFr
                           for r in model.overrides}  # fmt: skip
     if previous is not None:
         out["migration"] = migration_matrix(previous, graded, roles.id_column)
+    evidence = training_evidence(bundle, training)
+    if evidence is not None:
+        out["training"] = evidence
     return out
 
 
@@ -251,6 +288,14 @@ def _summary(report: dict) -> list[str]:
                    f"{', '.join(sus)}.")  # fmt: skip
     out.append(f"Discrimination: champion {m['champion']} AUC {d['auc']:.3f} (95% CI {d['auc_ci'][0]:.3f}–"
                f"{d['auc_ci'][1]:.3f}), Gini {d['gini']:.3f}, KS {d['ks']:.3f}.")  # fmt: skip
+    tr = report.get("training") or {}
+    if tr.get("champion_choice"):
+        out.append(f"Champion: {tr['champion_choice']['reason']}.")
+    cv = tr.get("cv") or {}
+    if cv.get("ran"):
+        a = cv["models"][m["champion"]]["auc"]
+        out.append(f"Cross-validated ({cv['folds']} folds × {cv['repeats']} repeats): champion AUC {a['mean']:.3f} ± "
+                   f"{a['sd']:.3f} (folds {a['min']:.3f}–{a['max']:.3f}).")  # fmt: skip
     out.append(f"Calibration (two-sided Jeffreys test per grade): {ls['green']} green, {ls['yellow']} yellow, "
                f"{ls['red']} red of {len(cal)} grades.")  # fmt: skip
     g = st["grades"]
@@ -300,10 +345,27 @@ def render_validation_html(report: dict, catalogue=None) -> str:
              "KS 95% CI": f"{v['ks_ci'][0]:.4f} – {v['ks_ci'][1]:.4f}"} for k, v in disc.items()]  # fmt: skip
     roc = charts.lines([(f"{k} AUC {v['auc']:.3f}", v["roc"]["fpr"], v["roc"]["tpr"]) for k, v in disc.items()],
                        title="ROC")  # fmt: skip
+    tr = report.get("training") or {}
+    paras = [f"Champion: {m['champion']}. Intervals from {next(iter(disc.values()))['bootstrap']} seeded bootstrap "
+             "resamples of these rows."]  # fmt: skip
+    if tr.get("champion_choice"):
+        paras.append(f"How the champion was chosen: {tr['champion_choice']['reason']}.")
+    tables = [table(rows, title="These rows (one split)")]
+    cv = tr.get("cv") or {}
+    if cv.get("ran"):
+        paras.append(f"Cross-validation: {cv['folds']} stratified folds × {cv['repeats']} repeats (seed {cv['seed']}) "
+                     f"on the {cv['rows']:,} {cv['sample']}; both models refitted on every fold. Mean ± standard "
+                     "deviation over the folds, and the lowest and highest fold.")  # fmt: skip
+        cv_rows = [{"model": k + (" (champion)" if k == m["champion"] else ""),
+                    **{f"{lab} mean ± sd": f"{v[key]['mean']:.4f} ± {v[key]['sd']:.4f}" for key, lab in
+                       (("auc", "AUC"), ("gini", "Gini"), ("ks", "KS"))},
+                    "AUC fold min – max": f"{v['auc']['min']:.4f} – {v['auc']['max']:.4f}"}
+                   for k, v in cv["models"].items()]  # fmt: skip
+        tables.append(table(cv_rows, title="Cross-validated (development rows)"))
+    elif cv:
+        paras.append(f"No cross-validation: {cv.get('reason', 'not run')}.")
     sections.append({"title": "区分能力 · Discrimination (champion and challenger)", "svgs": [roc],
-                     "paragraphs": [f"Champion: {m['champion']}. Intervals from "
-                                    f"{next(iter(disc.values()))['bootstrap']} seeded bootstrap resamples."],
-                     "tables": [table(rows)]})  # fmt: skip
+                     "paragraphs": paras, "tables": tables})  # fmt: skip
     cal = report["calibration"]
     chart = charts.calibration([(c["grade"], c["mean_pd"], c["bad_rate"], c.get("observed_low"), c.get("observed_high"))
                                 for c in cal if c["count"]], title="calibration")  # fmt: skip
@@ -313,10 +375,17 @@ def render_validation_html(report: dict, catalogue=None) -> str:
                  "95% interval": f"{pct(c.get('observed_low'))} – {pct(c.get('observed_high'))}",
                  "p (two-sided)": f"{c.get('jeffreys_p_two_sided', float('nan')):.3g}",
                  "light": c["jeffreys_light"]} for c in cal]  # fmt: skip
-    sections.append({"title": "校准 · Calibration per grade", "svgs": [chart], "paragraphs": [
-        "Per grade, the observed default rate with its 95% Jeffreys interval against the mean predicted PD. A grade is "
-        "red when the two-sided Jeffreys p-value is below 0.01, yellow below 0.05 (too many or too few defaults)."],
-        "tables": [table(cal_rows, classes="light")]})  # fmt: skip
+    cal_paras = ["Per grade, the observed default rate with its 95% Jeffreys interval against the mean predicted PD. A "
+                 "grade is red when the two-sided Jeffreys p-value is below 0.01, yellow below 0.05 (too many or too few "
+                 "defaults)."]  # fmt: skip
+    fitted = (tr.get("grades") or {}) if tr else {}
+    if fitted.get("sample"):
+        cal_paras.append(f"Grade cut-offs fitted on {fitted['sample']}.")
+    count = fitted.get("count") or {}
+    if count.get("reason"):
+        cal_paras.append(f"{count['fitted']} of the {count['configured']} configured grades: {count['reason']}.")
+    sections.append({"title": "校准 · Calibration per grade", "svgs": [chart], "paragraphs": cal_paras,
+                     "tables": [table(cal_rows, classes="light")]})  # fmt: skip
     conc = report["concentration"]
     sections.append({"title": "集中度 · Concentration",
                      "paragraphs": [f"Herfindahl index {conc['hhi']:.4f}; the largest grade holds {pct(conc['max_share'])}."]})  # fmt: skip
