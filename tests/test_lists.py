@@ -137,3 +137,44 @@ def test_memberships_join_many_snapshots_by_key_and_date():
             want = bool(s <= pd.Timestamp(days[r]) and (pd.isna(e) or pd.Timestamp(days[r]) < e))
         assert got[r] == want
     assert 0 < got.sum() < len(rows)
+
+
+def test_reports_show_a_lapsed_listing_as_ended_and_a_partners_listing_with_its_region(bundle, data):
+    from dataclasses import replace
+
+    import jsonschema
+
+    from credit_grading.explain import decision_documents, explain_table, render_html, schema
+
+    d = _at(data, "2025-12-31").iloc[:400].reset_index(drop=True)
+    base, _ = decide(bundle.model, d)
+    free = base.loc[base["override"].isna() & (base["tier"].astype(str) != "D"), "uscc"].tolist()
+    repaired, partner = free[0], free[1]
+    m = read_memberships(pd.DataFrame([
+        {"id": repaired, "list": "dishonest_debtor", "source": "某市中级人民法院", "start": "2025-01-01",
+         "end": "2025-09-30", "listed_by": None},
+        {"id": partner, "list": "tianjin_serious", "source": "天津市信用办", "start": "2025-11-02", "end": None,
+         "listed_by": "120000"},
+    ]))  # fmt: skip
+    rule = OverrideRule(id="tianjin_serious", label_zh="天津市严重失信主体名单", label_en="Tianjin serious list",
+                        when=Condition(item="list:tianjin_serious", eq=1), then=Action(tier="D"))  # fmt: skip
+    partnered = replace(bundle, model=replace(bundle.model, overrides=(*bundle.model.overrides, rule)))
+    res = explain_table(bundle, d, ids=[repaired, partner])
+    # Graded with the memberships, as explain does when given --lists.
+    graded, _ = decide(partnered.model, apply_memberships(res.data, m, **KEYS))
+    res = replace(res, bundle=partnered, graded=graded)
+    docs = {doc["entity"]["id"]: doc for doc in decision_documents(res, lists=m)}
+    for doc in docs.values():
+        jsonschema.validate(doc, schema())
+    ended = docs[repaired]
+    assert ended["decision"]["override"] is None and ended["decision"]["tier"] == ended["decision"]["model_tier"]
+    assert [(x["list"], x["status"], x["start"], x["end"]) for x in ended["data"]["lists"]] == [
+        ("dishonest_debtor", "ended", "2025-01-01", "2025-09-30")]  # fmt: skip
+    page = render_html(ended)
+    assert "ended on 2025-09-30 (credit repair)" in page and "已于 2025-09-30 移出" in page
+    listed = docs[partner]
+    assert listed["decision"]["tier"] == "D" and listed["decision"]["override"]["rule"] == "tianjin_serious"
+    assert listed["data"]["lists"][0] | {"status": "active", "listed_by": "120000"} == listed["data"]["lists"][0]
+    page = render_html(listed)
+    assert "listed by region 120000 on 2025-11-02" in page and "由区域 120000 于 2025-11-02 列入" in page
+    assert "天津市严重失信主体名单" in page.split("List memberships")[1]

@@ -104,3 +104,29 @@ def test_eligibility_is_vectorised_over_many_rows():
     listed[:20_000:2] = True
     assert (got["fewer_inspections"].to_numpy() == tier_a).all()  # ended 19 months ago: clean for 1 year, not 3
     assert (got["priority_handling"].to_numpy() == (tier_a & ~listed)).all()
+
+
+def test_decision_reports_show_the_incentives_that_apply(bundle):
+    from dataclasses import replace
+
+    import jsonschema
+
+    from credit_grading.explain import decision_documents, explain_table, render_html, schema
+    from credit_grading.synth import generate_registry
+
+    b = replace(bundle, policy=load_policy())
+    table = generate_registry(400, seed=95, as_of="2025-12-31").table
+    res = explain_table(b, table, tier="A")
+    a_ids = res.graded["uscc"].iloc[res.rows].tolist()
+    m = read_memberships(pd.DataFrame([[a_ids[1], "abnormal_operations", "samr", "2023-06-01", "2025-03-01"]],
+                                      columns=["id", "list", "source", "start", "end"]))  # fmt: skip
+    docs = {d["entity"]["id"]: d for d in decision_documents(res, lists=m)}
+    for d in docs.values():
+        jsonschema.validate(d, schema())
+    kinds = {i: [x["code"] for x in d["measures"] if x.get("kind") == "incentive"] for i, d in docs.items()}
+    assert kinds[a_ids[0]] == ["priority_handling", "simplified_procedures", "fewer_inspections"]
+    assert kinds[a_ids[1]] == []  # listed until nine months before the as-of date
+    assert [x["code"] for x in docs[a_ids[0]]["measures"]][:2] == ["green_channel", "reduced_inspection"]
+    page = render_html(docs[a_ids[0]])
+    assert "Incentives that apply" in page and "容缺受理" in page
+    assert "Incentives that apply" not in render_html(docs[a_ids[1]])

@@ -4,7 +4,10 @@ A report carries the entity (personal data masked, internal items left out), the
 the final grade and tier beside the model's, the PD and score, the override and its rule, the
 top reasons with catalogue names in Chinese and English, the entity's value, the typical value
 among tier-A entities and the contribution, a waterfall chart, the supervision measures of the
-tier, and the model (name, version, bundle hash) and data (input file hash, row) behind it.
+tier and the incentives the entity is eligible for (``measures`` entries with ``kind:
+"incentive"``), its list memberships with their source, dates and status at the as-of date — a
+lapsed one shown as ended on its date, a partner's with the region that listed it — (``data.lists``),
+and the model (name, version, bundle hash) and data (input file hash, row) behind it.
 The JSON follows ``credit_grading/schemas/decision_report.schema.json``.
 
 Everything up to :func:`decision_documents` is vectorised; building the documents and
@@ -26,11 +29,14 @@ import pandas as pd
 
 from credit_grading import __version__
 from credit_grading.catalogue import Disclosure, ItemType
+from credit_grading.config.policy import incentive_records
 from credit_grading.exceptions import DataError
 from credit_grading.explain import charts
 from credit_grading.explain.core import ExplainResult
 from credit_grading.explain.readable import item_name, item_value, pct
 from credit_grading.grading.publish import mask_text
+from credit_grading.grading.rules import incentive_codes, incentive_eligibility
+from credit_grading.lists import LIST_PREFIX, Memberships, entity_memberships
 from credit_grading.runlog import entity_id
 from credit_grading.storage import write_atomic
 
@@ -75,6 +81,9 @@ def _condition_items(cond) -> list[str]:
     """The catalogue items a rule's condition tests, in order."""
     if cond.all is not None or cond.any is not None:
         return list(dict.fromkeys(i for c in (cond.all or cond.any) for i in _condition_items(c)))
+    named = getattr(cond, "list", None)  # the {list: name} form, where the config defines it
+    if named is not None:
+        return [f"{LIST_PREFIX}{named}"]
     return [cond.item] if cond.item else []
 
 
@@ -133,12 +142,30 @@ def _entity_block(res: ExplainResult, rows: np.ndarray) -> list[dict]:
     return [{k: _plain(v[i]) for k, v in cols.items()} for i in range(len(rows))]
 
 
+def list_fact(rec: dict, labels: dict[str, tuple[str, str]] | None = None) -> dict:
+    """A membership in people's words (Chinese and English): what, who listed it, since and until when.
+    ``labels`` names lists the statutory ones do not cover (e.g. by the rule that reads a partner's list)."""
+    by = f"region {rec['listed_by']}" if rec.get("listed_by") else (rec.get("source") or "")
+    by_zh = f"区域 {rec['listed_by']} " if rec.get("listed_by") else (rec.get("source") or "")
+    zh, en = f"由{by_zh}于 {rec['start']} 列入", f"listed by {by} on {rec['start']}"
+    if labels and rec["list"] in labels and rec["label_zh"] == rec["list"]:
+        rec = {**rec, "label_zh": labels[rec["list"]][0], "label_en": labels[rec["list"]][1]}
+    if rec["status"] == "ended":
+        zh, en = f"{zh}，已于 {rec['end']} 移出（信用修复）", f"{en}; ended on {rec['end']} (credit repair)"
+    elif rec["status"] == "upcoming":
+        zh, en = f"{zh}（评级日尚未生效）", f"{en} (not yet in force at the as-of date)"
+    elif rec.get("end"):
+        zh, en = f"{zh}，至 {rec['end']}", f"{en}, until {rec['end']}"
+    return {**rec, "text_zh": zh, "text_en": en}
+
+
 def decision_documents(res: ExplainResult, *, reasons: int = 5, input_path: str | None = None,
-                       input_sha256: str | None = None) -> list[DecisionDocument]:  # fmt: skip
+                       input_sha256: str | None = None, lists: Memberships | None = None) -> list[DecisionDocument]:  # fmt: skip
     """One JSON-ready report per explained row (each a :class:`DecisionDocument` with its page facts).
 
     ``input_path`` is recorded by its file name only: a page names its data by name and hash,
-    never by a place in someone's file system."""
+    never by a place in someone's file system. ``lists`` are the list memberships the grading used:
+    each entity's are shown with their status at its as-of date, and count for its incentives."""
     b = res.bundle
     cat = b.catalogue
     policy = b.policy
@@ -153,9 +180,19 @@ def decision_documents(res: ExplainResult, *, reasons: int = 5, input_path: str 
     entities = _entity_block(res, res.rows)
     from credit_grading.service import bundle_schema
 
-    as_of_column = bundle_schema(b).as_of_column
+    keys = bundle_schema(b)
+    as_of_column = keys.as_of_column
+    has_as_of = bool(as_of_column) and as_of_column in g.columns
+    ids = g[keys.id_column].astype(str).to_numpy(dtype=object)
+    when = g[as_of_column].to_numpy() if has_as_of else dt.date.today()
+    member_of = entity_memberships(lists, ids, when) if lists is not None else [[] for _ in range(len(g))]
+    eligible = incentive_eligibility(policy, g, items=data, memberships=lists, id_column=keys.id_column,
+                                     as_of_column=as_of_column if has_as_of else None, as_of=when)  # fmt: skip
+    granted = incentive_codes(eligible)
     rules = {r.id: r for r in b.model.overrides}
     rule_labels = {r.id: (r.label_zh or r.id, r.label_en or r.id) for r in b.model.overrides}
+    list_labels = {it.removeprefix(LIST_PREFIX): rule_labels[r.id] for r in b.model.overrides
+                   for it in _condition_items(r.when) if it.startswith(LIST_PREFIX)}  # fmt: skip
     now = dt.datetime.now(dt.UTC)
     generated = now.isoformat(timespec="seconds")
     input_name = os.path.basename(str(input_path)) if input_path else None
@@ -205,10 +242,11 @@ def decision_documents(res: ExplainResult, *, reasons: int = 5, input_path: str 
             "contribution_kind": res.kind,
             "waterfall": {"base": float(res.base[i]), "unit": "log-odds" if res.kind == "shap" else "points",
                           "steps": [{"label": lab, "value": v} for lab, v in steps]},
-            "measures": policy.measures_of(tier),
+            "measures": policy.measures_of(tier) + incentive_records(policy, granted[i].split(";")),
             "model": {"name": b.name, "version": b.version, "bundle_sha256": b.sha256, "champion": b.model.champion},
             "data": {"input": input_name, "input_sha256": input_sha256,
-                     "training_data_sha256": b.manifest.get("training_data", {}).get("sha256")},
+                     "training_data_sha256": b.manifest.get("training_data", {}).get("sha256"),
+                     "lists": member_of[i]},
             "package_version": __version__,
         })  # fmt: skip
         rule_facts = []
@@ -228,6 +266,7 @@ def decision_documents(res: ExplainResult, *, reasons: int = 5, input_path: str 
                        if entity.get(f) is not None},
             "reasons": reason_text,
             "rules": rule_facts,
+            "lists": [list_fact(r, list_labels) for r in member_of[i]],
             "pd": pct(float(row["pd"])),
             "letter": _letter(policy, entity["id"], as_of, now.date()),
             "catalogue_name": getattr(cat, "name_en", "") or "",
