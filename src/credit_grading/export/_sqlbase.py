@@ -24,6 +24,7 @@ class Dialect:
     nan_is_null: bool  # the type has a NaN that must read as missing
     typed_literals: bool  # float literals need a CAST to double (else they are exact numerics)
     fence: str  # ends a nested SELECT so the planner does not inline it (copying its expressions)
+    greatest: str | None  # the many-argument maximum (None: the dialect has none)
 
     def num(self, value: float) -> str:
         """A double literal that parses back to exactly ``value`` (finite only)."""
@@ -60,13 +61,29 @@ class Dialect:
 
 
 _DIALECTS = {
-    "sqlite": Dialect("sqlite", "REAL", "TEXT", nan_is_null=False, typed_literals=False, fence="LIMIT -1 OFFSET 0"),
-    "duckdb": Dialect("duckdb", "DOUBLE", "VARCHAR", nan_is_null=True, typed_literals=False, fence=""),
+    "sqlite": Dialect(
+        "sqlite", "REAL", "TEXT", nan_is_null=False, typed_literals=False, fence="LIMIT -1 OFFSET 0", greatest="max"
+    ),
+    "duckdb": Dialect(
+        "duckdb", "DOUBLE", "VARCHAR", nan_is_null=True, typed_literals=False, fence="", greatest="GREATEST"
+    ),
     "postgres": Dialect(
-        "postgres", "DOUBLE PRECISION", "TEXT", nan_is_null=True, typed_literals=True, fence="OFFSET 0"
+        "postgres",
+        "DOUBLE PRECISION",
+        "TEXT",
+        nan_is_null=True,
+        typed_literals=True,
+        fence="OFFSET 0",
+        greatest="GREATEST",
     ),
     "ansi": Dialect(
-        "ansi", "DOUBLE PRECISION", "VARCHAR(1000)", nan_is_null=False, typed_literals=True, fence="OFFSET 0 ROWS"
+        "ansi",
+        "DOUBLE PRECISION",
+        "VARCHAR(1000)",
+        nan_is_null=False,
+        typed_literals=True,
+        fence="OFFSET 0 ROWS",
+        greatest=None,
     ),
 }
 
@@ -97,24 +114,23 @@ def flag(predicate: str) -> str:
 
 
 class Layers:
-    """Nested ``SELECT`` steps: each adds named columns computed from the previous step's."""
+    """Steps of the query as a chain of common table expressions: each step selects every column
+    of the one before and adds named columns computed from them. A chain (not nested subqueries)
+    keeps the text flat for the parser; the dialect's fence keeps each step from being inlined."""
 
     def __init__(self, source: str, first: list[tuple[str, str]], fence: str = "") -> None:
         self.fence = f"\n{fence}" if fence else ""
-        self.sql = (
-            "SELECT " + ",\n  ".join(["t0.*", *(f"{e} AS {ident(n)}" for n, e in first)]) + f"\nFROM {source} AS t0"
-        )
-        self.depth = 0
+        self.steps = [self._step(source, "src", first)]
+
+    def _step(self, source: str, alias: str, columns: list[tuple[str, str]]) -> str:
+        cols = ",\n  ".join([f"{alias}.*", *(f"{e} AS {ident(n)}" for n, e in columns)])
+        return f"SELECT {cols}\nFROM {source} AS {alias}{self.fence}"
 
     def add(self, columns: list[tuple[str, str]]) -> None:
-        if not columns:
-            return
-        self.depth += 1
-        alias = f"t{self.depth}"
-        cols = ",\n  ".join([f"{alias}.*", *(f"{e} AS {ident(n)}" for n, e in columns)])
-        self.sql = f"SELECT {cols}\nFROM (\n{self.sql}{self.fence}\n) AS {alias}"
+        if columns:
+            self.steps.append(self._step(f"_cg_t{len(self.steps) - 1}", "t", columns))
 
     def final(self, columns: list[tuple[str, str]]) -> str:
-        self.depth += 1
+        ctes = ",\n".join(f"_cg_t{i} AS (\n{sql}\n)" for i, sql in enumerate(self.steps))
         cols = ",\n  ".join(f"{e} AS {ident(n)}" for n, e in columns)
-        return f"SELECT {cols}\nFROM (\n{self.sql}{self.fence}\n) AS t{self.depth}"
+        return f"WITH {ctes}\nSELECT {cols}\nFROM _cg_t{len(self.steps) - 1} AS t"

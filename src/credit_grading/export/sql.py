@@ -20,9 +20,11 @@ champion's ``pd``), ``model_grade``/``model_tier``, the hard override rules' ``g
 Hysteresis (it needs last month's grades) and manual overrides (a file) are not part of the
 query: it grades as the engine does without a previous grading or manual overrides.
 
-It is nested ``SELECT``\\s only (no window functions, joins or user functions), so one row in
-gives one row out, and a database can run it in parallel. SQLite needs its math functions
-(``exp``; built into Python's ``sqlite3``).
+It is one ``WITH … SELECT``: a chain of steps, each adding columns to the one before (no joins,
+window functions or user functions), so one row in gives one row out and a database can run it
+in parallel. Reasons use the dialect's many-argument maximum (``GREATEST``; SQLite's ``max``), or
+in ANSI SQL, which has none, a count of the candidates ranked before each one. SQLite needs its
+math functions (``exp``; built into Python's ``sqlite3``).
 """
 
 from __future__ import annotations
@@ -234,7 +236,41 @@ class _Query:
             out.append((f"_cg_rank{f}", " + ".join(terms) if terms else "0"))
         return out
 
+    def _top_layers(self, scores: list[str], k: int) -> list[list[tuple[str, str]]]:
+        """Reason j by the many-argument maximum: ``_cg_top<j>``, the largest candidate not yet
+        chosen (chosen ones count as 0), then ``_cg_i<j>``, the first candidate equal to it
+        (-1 when it is not positive). O(k·n) work per row instead of the ranks' O(n²)."""
+        layers = []
+        chosen: list[str] = []
+        for j in range(1, k + 1):
+            before = ", ".join(chosen)
+            args = [
+                s if not chosen else f"CASE WHEN {f} IN ({before}) THEN 0 ELSE {s} END" for f, s in enumerate(scores)
+            ]
+            top = ident(f"_cg_top{j}")
+            layers.append([(f"_cg_top{j}", f"{self.d.greatest}({', '.join(args)})" if len(args) > 1 else args[0])])
+            pick = [
+                (f"{s} = {top}" + (f" AND {f} NOT IN ({before})" if chosen else ""), str(f))
+                for f, s in enumerate(scores)
+            ]
+            layers.append([(f"_cg_i{j}", case([(f"{top} <= 0", "-1"), *pick], "-1"))])
+            chosen.append(ident(f"_cg_i{j}"))
+        return layers
+
+    def _top_columns(self, names: list[str], k: int) -> list[tuple[str, str]]:
+        out = []
+        for j in range(1, k + 1):
+            i, top = ident(f"_cg_i{j}"), ident(f"_cg_top{j}")
+            out.append((f"reason_{j}", case([(f"{i} = {f}", self.d.str_(n)) for f, n in enumerate(names)], None)))
+            out.append((f"reason_{j}_value", f"CASE WHEN {i} >= 0 THEN {top} ELSE NULL END"))
+        return out
+
+    def _use_greatest(self, n_candidates: int) -> bool:
+        return self.d.greatest is not None and 1 < n_candidates <= 100
+
     def _reason_columns(self, names: list[str], scores: list[str], k: int) -> list[tuple[str, str]]:
+        if self._use_greatest(len(scores)):
+            return self._top_columns(names, k)
         out = []
         for j in range(k):
             hits = [(f"{s} > 0 AND {ident(f'_cg_rank{f}')} = {j}", f) for f, s in enumerate(scores)]
@@ -288,7 +324,11 @@ class _Query:
         cutoffs = m.scale.cutoffs
         grade = case([(f"{champion_pd} <= {d.num(c)}", str(i)) for i, c in enumerate(cutoffs)], str(len(cutoffs)))
         k = min(self.k_reasons, len(scores))
-        layers.add([("_cg_g0", grade), *(self._rank_columns(scores) if k else [])])
+        ranks = k and not self._use_greatest(len(scores))
+        layers.add([("_cg_g0", grade), *(self._rank_columns(scores) if ranks else [])])
+        if k and not ranks:
+            for layer in self._top_layers(scores, k):
+                layers.add(layer)
         for layer in rule_layers:
             layers.add(layer)
         return layers.final(self._outputs(id_column, as_of_column, pd_cols, names, scores, k, state, decided))
