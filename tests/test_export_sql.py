@@ -247,3 +247,17 @@ def test_cli_writes_a_view_and_errors_in_one_paragraph(tmp_path):
     assert con.execute("SELECT COUNT(*), COUNT(grade) FROM graded").fetchone() == (50, 50)
     again = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert again.returncode == 1 and "Traceback" not in again.stderr and "already exists" in again.stderr
+
+
+@pytest.mark.parametrize("dialect", ["postgres", "ansi"])
+def test_postgres_and_ansi_text_run_in_duckdb_equal_engine(dialect, bundle, card_bundle, rows):
+    """No PostgreSQL server here: DuckDB runs the PostgreSQL and ANSI texts (typed literals, the
+    OFFSET fences, ANSI's ranked reasons) as a stand-in; both must still give the engine's rows."""
+    duckdb = pytest.importorskip("duckdb", reason="duckdb is not installed (pip install -e '.[dev]')")
+    df, _ = rows
+    for b in (bundle, card_bundle):
+        con = duckdb.connect()
+        con.register("registry", df)
+        text = sql_text(b, dialect_name=dialect)
+        assert ("GREATEST(" in text) == (dialect == "postgres")
+        _compare(_engine(b, df), con.execute(text).df(), b)
