@@ -124,11 +124,11 @@ def publish(
     frame = read_frame(grades, what="grades")
     pol = load_policy(policy)
     if kind is ListKind.honour:
-        listed = honour_list(frame, pol, cfg.load_catalogue(), memberships=read_lists(lists, ds.id_column),
-                             id_column=ds.id_column, as_of_column=ds.as_of_column or "")  # fmt: skip
+        listed = honour_list(frame, pol, cfg.load_catalogue(), memberships=read_lists(lists, ds.id_name),
+                             id_column=ds.id_name, as_of_column=ds.as_of_column or "")  # fmt: skip
     else:
         labels = {r.id: (r.label_zh or r.id, r.label_en or r.id) for r in cfg.grading.overrides}
-        listed = publication_list(frame, pol, cfg.load_catalogue(), rule_labels=labels, id_column=ds.id_column)
+        listed = publication_list(frame, pol, cfg.load_catalogue(), rule_labels=labels, id_column=ds.id_name)
     write_frame(listed, out_path)
     out.print(
         f"{len(listed):,} of {len(frame):,} entities listed ({kind.value}), {listed.shape[1]} columns, written to "
