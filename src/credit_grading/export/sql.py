@@ -67,6 +67,11 @@ class _Query:
         self.kinds[name] = kind
 
     def _item_kind(self, item: str, rule: str) -> str:
+        if item.startswith("list:"):
+            raise ConfigError(
+                f"override rule {rule!r} reads list {item.removeprefix('list:')!r}, whose dated memberships are joined "
+                "at grading time (--lists); the exported SQL cannot hold that join: export a model without the rule"
+            )
         cat = self.bundle.catalogue
         if item in cat:
             return "cat" if cat.item(item).type is ItemType.CATEGORICAL else "num"
