@@ -1,10 +1,12 @@
 """The checkpoint of a rescoring job: how far it got, and the running totals.
 
 The work directory beside the output (``<output>.work``) holds the lock of the job that owns
-it, the checkpoint (``checkpoint.json``: the run's key and the chunks done) and what the
-output writer spools. A checkpoint is used only by a run with the same key — same package,
-bundle, input (path, size, modification time), chunk size and options — and is written
-atomically after each chunk, so a job killed at any moment resumes after its last chunk.
+it, the checkpoint (``checkpoint.json``: the run's key, the chunks done and the bytes of the
+partial output they fill) and what the output writer keeps (the partial output, each row
+group's metadata, the rejects). A checkpoint is used only by a run with the same key — same
+package, bundle, input (path, size, modification time), chunk size and options — and is written
+atomically after each chunk's row group is on disk, so a job killed at any moment resumes after
+its last chunk.
 """
 
 from __future__ import annotations
@@ -78,13 +80,14 @@ class CheckpointStore:
             else:
                 entry.unlink()
 
-    def load(self, matched: np.ndarray | None = None) -> tuple[int, Totals]:
-        """Chunks done and totals so far (0 and empty totals without a checkpoint).
+    def load(self, matched: np.ndarray | None = None) -> tuple[int, Totals, int]:
+        """Chunks done, totals so far and bytes of the partial output done (0, empty totals and 0
+        without a checkpoint).
 
         ``matched`` (the previous grading's seen-entities bitmap) is filled in place.
         """
         if not self.path.exists():
-            return 0, Totals()
+            return 0, Totals(), 0
         try:
             state = json.loads(self.path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
@@ -100,14 +103,14 @@ class CheckpointStore:
         seen = self.work / "previous_matched.npy"
         if matched is not None and seen.exists():
             matched[:] = np.load(seen, allow_pickle=False)
-        return state["chunks_done"], Totals(**state["totals"])
+        return state["chunks_done"], Totals(**state["totals"]), state["output_bytes"]
 
-    def save(self, done: int, totals: Totals, matched: np.ndarray | None = None) -> None:
+    def save(self, done: int, totals: Totals, matched: np.ndarray | None = None, output_bytes: int = 0) -> None:
         if matched is not None:  # which previous entities were seen so far (a bitmap, not JSON)
             buf = io.BytesIO()
             np.save(buf, matched, allow_pickle=False)
             write_atomic(self.work / "previous_matched.npy", buf.getvalue())
-        state = {"key": self.key, "chunks_done": done, "totals": totals.__dict__}
+        state = {"key": self.key, "chunks_done": done, "output_bytes": output_bytes, "totals": totals.__dict__}
         write_atomic(self.path, json.dumps(state))
 
     def remove(self) -> None:

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from credit_grading.batch.keys import SeenKeys
 from credit_grading.batch.options import RescoreOptions
 from credit_grading.batch.output import ResultBuilder
 from credit_grading.batch.previous import PreviousGrades
@@ -61,15 +62,23 @@ class ChunkGrader:
                 need |= {f.name for f in self.decider.features}
         return frozenset(need)
 
-    def grade(self, offset: int, table: pa.Table, duplicates: np.ndarray) -> tuple[pa.Table, pd.DataFrame, dict]:
+    def grade(
+        self, offset: int, table: pa.Table, duplicates: np.ndarray | SeenKeys
+    ) -> tuple[pa.Table, pd.DataFrame, dict]:
         """Results, rejects and counts of the chunk starting at row ``offset`` (0-based) of the file.
 
-        ``duplicates`` holds the 0-based file rows to reject as duplicate keys.
+        ``duplicates`` holds the sorted 0-based file rows to reject as duplicate keys
+        (:func:`~credit_grading.batch.keys.duplicate_rows`), or — ``keep_first`` only, the chunks
+        graded in file order — the :class:`~credit_grading.batch.keys.SeenKeys` of the chunks before.
         """
         opts = self.options
-        lo, hi = np.searchsorted(duplicates, [offset, offset + table.num_rows])
+        if isinstance(duplicates, SeenKeys):
+            rows, seen = None, duplicates
+        else:
+            lo, hi = np.searchsorted(duplicates, [offset, offset + table.num_rows])
+            rows, seen = duplicates[lo:hi] - offset, None
         res = validate_table(table, self.schema, row_offset=offset, source=self.source, chunk=True,
-                             duplicate_rows=duplicates[lo:hi] - offset, keep_columns=self.needed)  # fmt: skip
+                             duplicate_rows=rows, seen_keys=seen, keep_columns=self.needed)  # fmt: skip
         data = res.data
         ids = res.ids  # in the key's normal form (trimmed where the id format allows), as validation read them
         as_of = None

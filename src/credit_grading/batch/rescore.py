@@ -17,8 +17,9 @@ locked (an OS lock, released when the process dies), so a second job refuses at 
 the first, or waits for it. The input is hashed from the moment the job starts, and the job
 fails if the file changes under it.
 
-Memory is bounded by the chunk size: one chunk is in memory at a time, plus the previous
-grading's keys when ``previous_path`` is given.
+Memory is bounded by the chunk size — three chunks are in flight at a time (read, graded,
+written) — plus the keys seen so far (``keep_first`` duplicates, about 40 bytes per row) and the
+previous grading's keys when ``previous_path`` is given.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -37,12 +39,13 @@ import pandas as pd
 from credit_grading import __version__
 from credit_grading.batch.checkpoint import CheckpointStore, Totals
 from credit_grading.batch.chunks import ChunkGrader
-from credit_grading.batch.keys import duplicate_rows
+from credit_grading.batch.keys import SeenKeys, duplicate_rows
 from credit_grading.batch.options import DEFAULT_CHUNK_ROWS, ReasonsFor, RescoreOptions
 from credit_grading.batch.previous import PreviousGrades
 from credit_grading.batch.reader import ChunkReader
 from credit_grading.batch.writer import OutputWriter
 from credit_grading.bundle import Bundle
+from credit_grading.config import DuplicatePolicy
 from credit_grading.csvsafe import write_csv
 from credit_grading.exceptions import DataError
 from credit_grading.grading.result_schema import TIER_CODES
@@ -148,6 +151,7 @@ class Rescorer:
             "carry": list(o.carry),
             "validate": o.validate,
             "previous": None,
+            "output_layout": 2,  # row groups written in place, offsets in the checkpoint (no spools)
         }
         if o.previous_path is not None:
             ps = o.previous_path.stat()
@@ -193,45 +197,76 @@ class Rescorer:
                 store.remove()
             lock.release()
 
-    def _run(self, store: CheckpointStore, state: tuple[int, Totals] | None, progress, start_callback,
+    def _run(self, store: CheckpointStore, state: tuple[int, Totals, int] | None, progress, start_callback,
              on_complete) -> dict:  # fmt: skip
         t0 = time.perf_counter()
         matched = self.previous.matched if self.previous is not None else None
-        done, totals = state or (0, Totals())
+        done, totals, offset = state or (0, Totals(), 0)
         input_hash = _InputHash(self.input)
-        # Keys repeated anywhere in the file (a chunk alone cannot see them all).
-        dups = duplicate_rows(self.reader.key_batches(), self.schema.id_column, self.schema.as_of_column,
-                              self.schema.duplicates)  # fmt: skip
+        dups = self._duplicates(done)
         if start_callback is not None:
             start_callback(self.reader.total_rows, done * self.reader.chunk_rows)
         step = progress or (lambda _rows: None)
-        with OutputWriter(self.work, self.output, self.options.rejects_path, self.options.compression) as writer:
-            writer.replay(done)
-            for number, (offset, table) in enumerate(_prefetch(self.reader.chunks(done)), start=done):
-                out, rejects, stats = self.chunks.grade(offset, table, dups)
-                stats["sha256"] = writer.add(number, out, rejects)
-                totals.add(stats)
-                store.save(number + 1, totals, matched)
+        writer = OutputWriter(self.work, self.output, self.options.rejects_path, self.options.compression)
+        writer.resume(done, offset)
+
+        def commit(number: int, out, rejects, stats: dict, seen: np.ndarray | None) -> None:
+            stats["sha256"] = writer.add(number, out, rejects)  # on disk before the checkpoint names it
+            totals.add(stats)
+            store.save(number + 1, totals, seen, writer.offset)
+
+        # Three threads overlap: the reader decodes the next chunk, this thread grades one, and
+        # the writer encodes the one before into the output (Parquet and the compiled kernels
+        # release the GIL).
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rescore-writer")
+        pending: Future | None = None
+        try:
+            for number, (row, table) in enumerate(_prefetch(self.reader.chunks(done)), start=done):
+                out, rejects, stats = self.chunks.grade(row, table, dups)
+                seen = matched.copy() if matched is not None else None
+                if pending is not None:
+                    pending.result()
+                pending = pool.submit(commit, number, out, rejects, stats, seen)
                 step(table.num_rows)
-            if not totals.chunks:
-                raise DataError(f"{self.input} has no rows: there is nothing to grade")
-            input_sha256 = input_hash.result()
-            sealed = writer.seal()
-            summary = self._summary(totals, time.perf_counter() - t0, input_sha256, sha256_file(sealed))
-            # The run is recorded before its output appears, once: a run killed after recording
-            # resumes to the same bytes and finds its record in the work directory.
-            marker = self.work / "recorded.json"
-            if on_complete is not None:
-                if marker.exists():
-                    summary.update(json.loads(marker.read_text(encoding="utf-8")))
-                else:
-                    summary.update(on_complete(summary) or {})
-                    write_atomic(marker, _json({k: v for k, v in summary.items() if k.startswith("audit_")}))
-            writer.publish(len(totals.chunks))
+            if pending is not None:
+                pending, last = None, pending
+                last.result()
+        finally:
+            pool.shutdown(wait=True)  # the work directory stays consistent whatever happened here
+        if not totals.chunks:
+            raise DataError(f"{self.input} has no rows: there is nothing to grade")
+        input_sha256 = input_hash.result()
+        sealed = writer.seal()
+        summary = self._summary(totals, time.perf_counter() - t0, input_sha256, sha256_file(sealed))
+        # The run is recorded before its output appears, once: a run killed after recording
+        # resumes to the same bytes and finds its record in the work directory.
+        marker = self.work / "recorded.json"
+        if on_complete is not None:
+            if marker.exists():
+                summary.update(json.loads(marker.read_text(encoding="utf-8")))
+            else:
+                summary.update(on_complete(summary) or {})
+                write_atomic(marker, _json({k: v for k, v in summary.items() if k.startswith("audit_")}))
+        writer.publish(len(totals.chunks))
         write_atomic(self._side("summary.json"), _json(summary))
         if totals.migration is not None:
             self._write_migration(totals)
         return summary
+
+    def _duplicates(self, done: int) -> np.ndarray | SeenKeys:
+        """What each chunk's duplicate check reads: the set of keys seen (``keep_first``: one
+        streaming pass; a resumed run first reads the keys of the chunks done), or the rows a
+        pre-pass over the whole file found (``reject_all``: a key's first row is rejected too)."""
+        s = self.schema
+        if s.numbered:  # the key is the row number: never repeated
+            return np.zeros(0, dtype=np.int64)
+        if s.duplicates == DuplicatePolicy.KEEP_FIRST:
+            seen = SeenKeys(self.reader.total_rows)
+            if done:
+                seen.add_batches(self.reader.key_batches(), s.id_column, s.as_of_column, done * self.reader.chunk_rows)
+            return seen
+        # Keys repeated anywhere in the file (a chunk alone cannot see them all).
+        return duplicate_rows(self.reader.key_batches(), s.id_column, s.as_of_column, s.duplicates)
 
     def _summary(self, totals: Totals, seconds: float, input_sha256: str, output_sha256: str) -> dict:
         o = self.options

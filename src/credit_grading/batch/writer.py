@@ -1,17 +1,28 @@
-"""The output of a rescoring job: spooled per chunk, written once, renamed into place.
+"""The output of a rescoring job: each chunk encoded once, appended as a row group, footer at the end.
 
-Each graded chunk is spooled to the work directory as an Arrow IPC file (results and rejects),
-fsync'ed before the checkpoint names it, and appended as one row group to a partial Parquet
-file that a second thread encodes while the next chunk is graded. A resumed run rebuilds the
-partial file from the spools (a partial file left by a killed process is never trusted), so
-the output is byte-identical whatever happened. :meth:`OutputWriter.seal` closes the partial
-file and :meth:`OutputWriter.publish` renames it onto the output path and writes the rejects
-file, each atomically: the output paths only ever hold a complete file.
+The partial file in the work directory (``output.parquet.partial``) is the output being written:
+the Parquet magic, then one row group per chunk, each encoded straight into the file at its place
+(the column chunks' offsets are their places in the file) and fsync'ed; the row group's
+metadata goes beside it (``rowgroup_NNNNNN.meta``, written atomically) and the checkpoint records
+how many bytes of the partial file are done. A resumed run truncates the partial file to those
+bytes and goes on; every row group's bytes depend only on its chunk and on where it starts, so a
+job killed at any moment and resumed writes the same bytes as one that ran through.
+:meth:`OutputWriter.seal` appends the footer (all row groups' metadata, gathered) and
+:meth:`OutputWriter.publish` renames the file onto the output path and writes the rejects file,
+each atomically: the output paths only ever hold a complete file.
+
+How a row group is put at its place: a :class:`pyarrow.parquet.ParquetWriter` on the file's
+descriptor writes the magic at offset 0 (the four bytes already there), the descriptor is moved
+to the end of the last complete row group, the chunk is written (Arrow takes each column chunk's
+offset from the descriptor's position) and the writer's own one-row-group footer is cut off.
+
+Rejects are few: each chunk's are spooled (Arrow IPC, fsync'ed) and gathered at the end.
 """
 
 from __future__ import annotations
 
-from concurrent.futures import Future, ThreadPoolExecutor
+import hashlib
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -19,24 +30,42 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from credit_grading.csvsafe import write_csv
-from credit_grading.storage import atomic_path, fsync_file, sha256_file
+from credit_grading.exceptions import DataError
+from credit_grading.storage import atomic_path, fsync_file, write_atomic
 
-_IPC = pa.ipc.IpcWriteOptions(compression=None)  # the spool is short-lived: speed over size
+MAGIC = b"PAR1"
+_IPC = pa.ipc.IpcWriteOptions(compression=None)  # the rejects spool is short-lived: speed over size
 
 
-def _ipc_write(table: pa.Table, path: Path) -> str:
+def _ipc_write(table: pa.Table, path: Path) -> None:
     with (
         atomic_path(path) as tmp,
         pa.OSFile(str(tmp), "wb") as sink,
         pa.ipc.new_file(sink, table.schema, options=_IPC) as w,
     ):
         w.write_table(table)
-    return sha256_file(path)
 
 
 def _ipc_read(path: Path) -> pa.Table:
     with pa.memory_map(str(path)) as src:
         return pa.ipc.open_file(src).read_all()
+
+
+def _row_group_end(meta: pq.FileMetaData) -> int:
+    """The byte just after the (only) row group that ``meta`` describes."""
+    rg = meta.row_group(0)
+    end = 0
+    for j in range(rg.num_columns):
+        c = rg.column(j)
+        start = c.dictionary_page_offset if c.has_dictionary_page else c.data_page_offset
+        end = max(end, start + c.total_compressed_size)
+    return end
+
+
+def _metadata_bytes(meta: pq.FileMetaData) -> bytes:
+    sink = pa.BufferOutputStream()
+    meta.write_metadata_file(sink)  # magic + footer + length + magic
+    return sink.getvalue().to_pybytes()
 
 
 class OutputWriter:
@@ -46,46 +75,93 @@ class OutputWriter:
         self.work, self.output, self.rejects = Path(work), Path(output), rejects
         self.compression = compression
         self.partial = self.work / "output.parquet.partial"
-        self._writer: pq.ParquetWriter | None = None
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="parquet-writer")
-        self._pending: Future | None = None
+        self.offset = 0  # bytes of the partial file done (magic and complete row groups)
+        self._metas: list[pq.FileMetaData] = []
+        self._dict_cols: list[str] | None = None
 
-    def __enter__(self) -> OutputWriter:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def close(self) -> None:
-        try:
-            self._wait()
-        finally:
-            self._pool.shutdown(wait=True)
-            if self._writer is not None:
-                self._writer.close()
-                self._writer = None
-
-    def replay(self, done: int) -> None:
-        """Start the partial file again from the spools of the ``done`` chunks a checkpoint names."""
-        self.partial.unlink(missing_ok=True)
+    def resume(self, done: int, offset: int) -> None:
+        """Start (``done`` = 0) or go on after the ``done`` chunks a checkpoint names, ``offset`` bytes."""
+        if done == 0:
+            write_atomic(self.partial, MAGIC)
+            self.offset = len(MAGIC)
+            return
+        metas = []
         for i in range(done):
-            self._row_group(_ipc_read(self.work / f"chunk_{i:06d}.arrow"))
+            path = self._meta_path(i)
+            try:
+                metas.append(pq.read_metadata(path))
+            except (OSError, pa.ArrowException):
+                raise DataError(
+                    f"the work directory {self.work} lacks the record of chunk {i + 1} ({path.name}); "
+                    "pass --restart to start over"
+                ) from None
+        size = self.partial.stat().st_size if self.partial.exists() else -1
+        if size < offset or (metas and _row_group_end(metas[-1]) != offset):
+            raise DataError(
+                f"the partial output in {self.work} is shorter than its checkpoint says; pass --restart to start over"
+            )
+        fd = os.open(self.partial, os.O_WRONLY)
+        try:
+            os.ftruncate(fd, offset)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        self._metas, self.offset = metas, offset
+
+    def _meta_path(self, number: int) -> Path:
+        return self.work / f"rowgroup_{number:06d}.meta"
 
     def add(self, number: int, results: pa.Table, rejects: pd.DataFrame) -> str:
-        """Spool chunk ``number`` (durable before this returns) and queue its row group; its sha256."""
-        sha = _ipc_write(results, self.work / f"chunk_{number:06d}.arrow")
+        """Write chunk ``number`` as the next row group (durable before this returns); the sha256 of its bytes.
+
+        The caller records :attr:`offset` in the checkpoint after this returns.
+        """
+        if number != len(self._metas):
+            raise RuntimeError(f"chunk {number} written after {len(self._metas)} chunks")
         rej = pa.Table.from_pandas(rejects, preserve_index=False).replace_schema_metadata(None)
         _ipc_write(rej, self.work / f"rejects_{number:06d}.arrow")
-        self._wait()
-        self._pending = self._pool.submit(self._row_group, results)
+        if self._dict_cols is None:
+            # Dictionary encoding only where the values repeat (labels, dates): scores, PDs and
+            # reason values are all distinct, and trying a dictionary on them costs time for nothing.
+            self._dict_cols = [f.name for f in results.schema
+                               if pa.types.is_dictionary(f.type) or pa.types.is_date(f.type)]  # fmt: skip
+        start = self.offset
+        fd = os.open(self.partial, os.O_WRONLY)
+        with pa.OSFile(fd, "wb") as sink:  # owns fd from here on
+            w = pq.ParquetWriter(sink, results.schema, compression=self.compression, use_dictionary=self._dict_cols,
+                                 write_statistics=True)  # fmt: skip
+            os.lseek(fd, start, os.SEEK_SET)  # after the magic, at the end of the last complete row group
+            w.write_table(results, row_group_size=max(results.num_rows, 1))
+            w.close()
+        meta = w.writer.metadata
+        end = _row_group_end(meta)
+        fd = os.open(self.partial, os.O_RDWR)
+        try:
+            os.ftruncate(fd, end)  # the one-row-group footer goes: the file's footer comes at the end
+            os.fsync(fd)
+            sha = hashlib.sha256(os.pread(fd, end - start, start)).hexdigest()
+        finally:
+            os.close(fd)
+        write_atomic(self._meta_path(number), _metadata_bytes(meta))
+        self._metas.append(meta)
+        self.offset = end
         return sha
 
     def seal(self) -> Path:
-        """Close the partial file (complete and on disk from here on); its path."""
-        self._wait()
-        if self._writer is not None:
-            self._writer.close()
-            self._writer = None
+        """Append the footer (complete and on disk from here on); the partial file's path."""
+        if not self._metas:
+            raise RuntimeError("no row group to seal")
+        meta = pq.read_metadata(self._meta_path(0))  # a copy: the gathered one is not the first chunk's
+        for m in self._metas[1:]:
+            meta.append_row_groups(m)
+        footer = _metadata_bytes(meta)[len(MAGIC) :]
+        fd = os.open(self.partial, os.O_RDWR)
+        try:
+            os.ftruncate(fd, self.offset)
+            os.pwrite(fd, footer, self.offset)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         fsync_file(self.partial)
         return self.partial
 
@@ -95,20 +171,6 @@ class OutputWriter:
         self.partial.replace(self.output)
         if self.rejects is not None:
             self._write_rejects(chunks)
-
-    def _wait(self) -> None:
-        if self._pending is not None:
-            pending, self._pending = self._pending, None
-            pending.result()
-
-    def _row_group(self, table: pa.Table) -> None:
-        if self._writer is None:
-            # Dictionary encoding only where the values repeat (labels, dates): scores, PDs and
-            # reason values are all distinct, and trying a dictionary on them costs time for nothing.
-            dict_cols = [f.name for f in table.schema if pa.types.is_dictionary(f.type) or pa.types.is_date(f.type)]
-            self._writer = pq.ParquetWriter(self.partial, table.schema, compression=self.compression,
-                                            use_dictionary=dict_cols, write_statistics=True)  # fmt: skip
-        self._writer.write_table(table, row_group_size=max(table.num_rows, 1))
 
     def _write_rejects(self, chunks: int) -> None:
         parts = [_ipc_read(self.work / f"rejects_{i:06d}.arrow") for i in range(chunks)]

@@ -194,6 +194,15 @@ class _Collector:
 
 
 def _empty_rejects(id_column: str = REJECT_COLUMNS[1]) -> pd.DataFrame:
+    if id_column not in _EMPTY_REJECTS:
+        _EMPTY_REJECTS[id_column] = _new_empty_rejects(id_column)
+    return _EMPTY_REJECTS[id_column].copy()
+
+
+_EMPTY_REJECTS: dict[str, pd.DataFrame] = {}
+
+
+def _new_empty_rejects(id_column: str) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "row_number": pd.Series(dtype=np.int64),
@@ -204,7 +213,9 @@ def _empty_rejects(id_column: str = REJECT_COLUMNS[1]) -> pd.DataFrame:
 
 def _column(table: pa.Table, name: str) -> pa.Array:
     col = table.column(name)
-    return col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+    if isinstance(col, pa.ChunkedArray):
+        return col.chunk(0) if col.num_chunks == 1 else col.combine_chunks()
+    return col
 
 
 def _mask(arr: pa.Array) -> np.ndarray:
@@ -344,6 +355,7 @@ def validate_table(
     ignored_columns: tuple[str, ...] | list[str] | None = None,
     passthrough: tuple[str, ...] | list[str] = (),
     duplicate_rows: np.ndarray | None = None,
+    seen_keys=None,
     keep_columns: set[str] | frozenset[str] | None = None,
     chunk: bool | None = None,
 ) -> ValidationResult:
@@ -367,6 +379,10 @@ def validate_table(
         Positions (0-based, in this table) of rows whose key a caller found repeated across a
         whole stream of tables (see :mod:`credit_grading.batch.keys`); they replace the
         table's own duplicate check, which can only see this table.
+    seen_keys : credit_grading.batch.keys.SeenKeys, optional
+        The keys of the stream's earlier tables (``keep_first`` only): a row whose key is in it
+        is a duplicate, and the keys of this table's other valid rows are added to it. Replaces
+        the table's own duplicate check, like ``duplicate_rows``.
     keep_columns : set of str, optional
         Catalogue items to carry into the valid rows (every item is still validated); the
         default carries them all. Batch grading keeps only what the model and rules read.
@@ -393,7 +409,7 @@ def validate_table(
     """
     if isinstance(table, pd.DataFrame):
         table = pa.Table.from_pandas(table, preserve_index=False)
-    whole = duplicate_rows is None if chunk is None else not chunk
+    whole = (duplicate_rows is None and seen_keys is None) if chunk is None else not chunk
     names = [c for c in table.column_names if c not in MALFORMED_COLUMNS]
     if ignored_columns is None:
         ignored_columns = check_columns(names, schema, source)
@@ -444,6 +460,13 @@ def validate_table(
         detail = ("the same key (and snapshot date) appears on an earlier row; the first is kept" if keep_first
                   else "the same key (and snapshot date) appears on more than one row; all are rejected")  # fmt: skip
         col.add(mask & id_ok, schema.id_column, "duplicate_id", detail)
+    elif seen_keys is not None:
+        if schema.duplicates != DuplicatePolicy.KEEP_FIRST:
+            raise ValueError("a stream's seen keys find duplicates under keep_first only")
+        if not col.table_problems:
+            repeated = seen_keys.repeated(ids, id_ok, as_of_days if schema.as_of_column else None)
+            col.add(repeated, schema.id_column, "duplicate_id",
+                    "the same key (and snapshot date) appears on an earlier row; the first is kept")  # fmt: skip
     elif not col.table_problems:
         _duplicates(ids, id_ok, schema, col, as_of_days)
 
@@ -478,8 +501,8 @@ def validate_table(
 
     bad = col.bad_rows(n)
     keep = np.flatnonzero(~bad)
-    valid_ids = ids.take(pa.array(keep))
-    data = _typed_frame(valid_ids, schema, out, keep, row_offset, keep_columns)
+    valid_ids = ids if keep.size == n else ids.take(pa.array(keep))
+    data = _typed_frame(valid_ids, schema, out, keep, row_offset, keep_columns, n)
     for name in passthrough:
         if name not in present:
             raise SchemaError(f"{source} has no column {name!r} to pass through")
@@ -671,36 +694,42 @@ def _days_to_datetime(days: np.ndarray) -> np.ndarray:
 
 
 def _typed_frame(
-    ids: pa.Array, schema: RegistrySchema, out: dict, keep: np.ndarray, row_offset: int, only: set[str] | None
+    ids: pa.Array,
+    schema: RegistrySchema,
+    out: dict,
+    keep: np.ndarray,
+    row_offset: int,
+    only: set[str] | None,
+    n: int,
 ) -> pd.DataFrame:
     """The valid rows as a typed DataFrame indexed by 1-based row number (``ids``: theirs, in normal form)."""
-    take = pa.array(keep)
     k = keep.size
+    sel = slice(None) if k == n else keep  # every row valid (the usual chunk): the columns as they are, no copy
     cols: dict[str, object] = {}
     cols[schema.id_column] = ids.to_pandas()
     if schema.as_of_column:
-        cols[schema.as_of_column] = _days_to_datetime(out[schema.as_of_column][keep])
+        cols[schema.as_of_column] = _days_to_datetime(out[schema.as_of_column][sel])
     if schema.target_column:
         y = out.get(schema.target_column)
-        y = y[keep] if y is not None else np.full(k, np.nan)
+        y = y[sel] if y is not None else np.full(k, np.nan)
         cols[schema.target_column] = pd.array(y, dtype="Float64").astype("Int8")
     if schema.weight_column:
         w = out.get(schema.weight_column)
-        cols[schema.weight_column] = w[keep] if w is not None else np.ones(k)
+        cols[schema.weight_column] = w[sel] if w is not None else np.ones(k)
     for item in schema.catalogue.items:
         if only is not None and item.id not in only:
             continue
         v = out.get(item.id)
         if item.type in (ItemType.NUMERIC, ItemType.FLAG):
-            cols[item.id] = v[keep] if v is not None else np.full(k, np.nan)
+            cols[item.id] = v[sel] if v is not None else np.full(k, np.nan)
         elif item.type is ItemType.CATEGORICAL:
-            codes = v[keep] if v is not None else np.full(k, -1, dtype=np.int32)
+            codes = v[sel] if v is not None else np.full(k, -1, dtype=np.int32)
             cols[item.id] = pd.Categorical.from_codes(codes, categories=list(item.level_codes))
         elif item.type is ItemType.DATE:
-            cols[item.id] = _days_to_datetime(v[keep] if v is not None else np.full(k, _NO_DATE, np.int32))
+            cols[item.id] = _days_to_datetime(v[sel] if v is not None else np.full(k, _NO_DATE, np.int32))
         else:
-            text = v.take(take) if v is not None else pa.nulls(k, pa.string())
+            text = (v if sel is not keep else v.take(pa.array(keep))) if v is not None else pa.nulls(k, pa.string())
             cols[item.id] = text.to_pandas()
-    frame = pd.DataFrame(cols)
+    frame = pd.DataFrame(cols, copy=False)  # one block per column: no copy into 2-D blocks
     frame.index = pd.Index(keep.astype(np.int64) + row_offset + 1, name="row_number")
     return frame
