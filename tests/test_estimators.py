@@ -174,6 +174,12 @@ def test_the_bundle_scores_as_the_estimators_do(card, gbm, tmp_path):
     # Grade cut-offs were fitted on the held-out rows: the development table counts them.
     assert sum(r["count"] for r in loaded.model.scale.table) == len(X_valid)
     assert set(graded["grade"]) <= set(loaded.model.scale.grades)
+    # On another scale (here: two grades), the same PDs graded by its cut-offs.
+    from dataclasses import replace
+
+    two = replace(loaded.model.scale, grades=("A", "D"), tiers=("A", "D"), cutoffs=(0.2,), table=())
+    other = card.grade(X_valid, scale=two)
+    assert (other["grade"] == np.where(res.pd <= 0.2, "A", "D")).all() and other["tier"].equals(other["grade"])
     manifest = json.loads((tmp_path / "bundle" / "manifest.json").read_text())
     assert manifest["training_data"]["rows"] == 2000 and manifest["model"]["name"] == "model"
     assert {"points.csv", "binning_tables.csv", "selection.csv"} <= set(bundle.reports)

@@ -139,22 +139,28 @@ class _CreditClassifier(ClassifierMixin, BaseEstimator):
         base = self.config
         if isinstance(base, str | Path):
             base = load_config(base)
-        if base is not None and not isinstance(base, Config):
-            raise ConfigError(f"config must be a Config or the path of a YAML file, not {type(base).__name__}")
-        data: dict[str, Any] = base.model_dump(mode="json", exclude={"base_dir"}) if base is not None else {}
+        if isinstance(base, Config):
+            data: dict[str, Any] = base.model_dump(mode="json", exclude={"base_dir"})
+        elif base is None or isinstance(base, Mapping):
+            import copy
+
+            data = copy.deepcopy(dict(base or {}))  # sections as in a YAML file; the parameter is not changed
+            data.setdefault("dataset", {}).setdefault("name", "model")
+            data.setdefault("model", {}).setdefault("name", data["dataset"]["name"])
+            # The built-in override rules test the built-in registry's items: none apply here.
+            data.setdefault("grading", {}).setdefault("overrides", [])
+        else:
+            raise ConfigError(
+                f"config must be a Config, a mapping of sections or the path of a YAML file, not {type(base).__name__}"
+            )
         ds = {k: v for k, v in data.get("dataset", {}).items() if k not in ("catalogue", "include", "features")}
         data["dataset"] = {**ds, "features": [it.model_dump(mode="json") for it in catalogue.items]}
-        if base is None:
-            data["dataset"]["name"] = "model"
-            data["model"] = {"name": "model"}
-            # The built-in override rules test the built-in registry's items: none apply here.
-            data["grading"] = {"overrides": []}
         for param, (section, key) in self._section.items():
             value = getattr(self, param)
             if value is not None:
                 data.setdefault(section, {})[key] = list(value) if isinstance(value, tuple) else value
         self._more_config(data)
-        return config_from_dict(data, base_dir=base.base_dir if base is not None else None,
+        return config_from_dict(data, base_dir=base.base_dir if isinstance(base, Config) else None,
                                 source=f"{type(self).__name__} parameters")  # fmt: skip
 
     def _more_config(self, data: dict) -> None:
@@ -260,7 +266,8 @@ class _CreditClassifier(ClassifierMixin, BaseEstimator):
             specs[est._kind] = est.spec_
             if est is self:
                 champion_values = values
-        model = ModelSpec(specs["scorecard"], specs["gbm"], calib, champion=self._kind, name=cfg.model.name)
+        name = cfg.model.name or cfg.dataset.name
+        model = ModelSpec(specs["scorecard"], specs["gbm"], calib, champion=self._kind, name=name)
         pd_values = calib[self._kind].apply(champion_values)
         scale = fit_scale(pd_values, y01, cfg.grading)
         model = replace(model, scale=scale, overrides=cfg.grading.overrides,
@@ -269,17 +276,21 @@ class _CreditClassifier(ClassifierMixin, BaseEstimator):
         self.model_spec_ = model
         return model
 
-    def grade(self, X) -> pd.DataFrame:
+    def grade(self, X, *, scale=None) -> pd.DataFrame:
         """The calibrated PD, grade and tier of every row (the model's grades: override rules
-        apply when graded from the bundle); needs :meth:`model_spec` or :meth:`to_bundle` first."""
+        apply when graded from the bundle); needs :meth:`model_spec` or :meth:`to_bundle` first.
+        ``scale`` (a :class:`~credit_grading.specs.grading.GradeScaleSpec`, e.g. another model's
+        ``model_spec_.scale``) grades on that master scale instead of this model's own, so that
+        two models' grades compare on the same cut-offs."""
         from credit_grading.engine.model import CompiledModel
 
         model = getattr(self, "model_spec_", None)
         if model is None:
             raise DataError("no grade scale yet: call model_spec(X_valid, y_valid) or to_bundle(...) first")
         res = CompiledModel(model).score(self._frame(X, reset=False))
-        idx = model.scale.grade_index(res.pd)
-        names, tiers = np.asarray(model.scale.grades, dtype=object), np.asarray(model.scale.tiers, dtype=object)
+        scale = scale if scale is not None else model.scale
+        idx = scale.grade_index(res.pd)
+        names, tiers = np.asarray(scale.grades, dtype=object), np.asarray(scale.tiers, dtype=object)
         return pd.DataFrame({"pd": res.pd, "grade": names[idx], "tier": tiers[idx]})
 
     def to_bundle(
@@ -336,10 +347,12 @@ class ScorecardClassifier(_CreditClassifier):
 
     Parameters
     ----------
-    config : Config or path, optional
+    config : Config, mapping or path, optional
         The configuration whose ``binning``, ``selection``, ``scorecard``, ``calibration`` and
-        ``grading`` sections set the method (default: each section's defaults). Its dataset's
-        column roles go into the bundle; its features are replaced by the catalogue.
+        ``grading`` sections set the method: a :class:`~credit_grading.config.Config`, a YAML
+        file, or a mapping of sections as in one (``{"grading": {"grades": [...]}}``; default:
+        each section's defaults, no override rules). Its dataset's column roles go into the
+        bundle; its features are replaced by the catalogue.
     catalogue : Catalogue or path, optional
         The features (default: drafted from ``X``, kept in ``catalogue_draft_``).
     bad_class : optional
