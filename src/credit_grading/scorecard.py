@@ -9,6 +9,12 @@ direction: the riskier a bin, the fewer its points. The fitted result is a
 compiled engine (:mod:`credit_grading.engine`).
 
 The scaling is described in :mod:`credit_grading.specs.scorecard`.
+
+For an analyst, the reviews are tables: :meth:`Scorecard.binning_table` (a feature's bins with
+their points), :meth:`Scorecard.selection_table` (IV, correlation, VIF, status and drop reason
+of every candidate) and :func:`compare_scorecards` (before and after a change, side by side).
+:class:`Scorecard` is the building block that ``train`` uses; in Python, train through
+:class:`credit_grading.estimators.ScorecardClassifier`, the scikit-learn estimator around it.
 """
 
 from __future__ import annotations
