@@ -93,6 +93,9 @@ def test_the_same_edits_through_the_estimator(data):
     assert not card.binning_table("age")["user_set"].any()
     with pytest.raises(Exception, match="no binning for feature 'nope'"):
         card.binning_table("nope")
+    # A misspelt feature is named, not silently ignored.
+    with pytest.raises(ConfigError, match=r"binning names feature\(s\) \['dept'\]"):
+        ScorecardClassifier(binning={"dept": {"splits": [1.0]}}).fit(X, y)
 
 
 def test_mistakes_in_the_analysts_bins_are_named(data):

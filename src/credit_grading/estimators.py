@@ -441,6 +441,12 @@ class ScorecardClassifier(_CreditClassifier):
                 raise ConfigError(f"{key} is a list of feature names, not the string {value!r}")
 
     def _fit(self, frame: pd.DataFrame, y01: np.ndarray) -> None:
+        unknown = sorted(set(self.binning or {}) - set(self.catalogue_.feature_names))
+        if unknown:
+            raise ConfigError(
+                f"binning names feature(s) {unknown} that are not features of the catalogue; "
+                f"the features are {list(self.catalogue_.feature_names)}"
+            )
         self.scorecard_ = Scorecard(self.config_).fit(frame, y01)
         self.spec_ = self.scorecard_.spec_
         self.binning_spec_ = self.scorecard_.binning_spec_
