@@ -13,15 +13,15 @@ LAYERS = [
     {"runlog"},  # the hash-chained run log: exceptions and storage only
     {"catalogue"},
     {"config"},
-    {"registry"},
+    {"registry", "lists"},  # lists: dated list memberships, joined by key
     {"synth", "infer"},  # infer: a catalogue drafted from raw data
     {"specs"},  # fitted results as plain data
     {"engine"},  # the one scoring core, compiled from specs
     {"binning", "splits", "evaluation", "calibration", "grading", "bundle", "signing"},
     {"selection"},
     {"scorecard", "gbm"},
-    {"training", "service"},
-    {"tracking", "mlflow_model", "batch", "spark", "explain"},
+    {"training", "service", "estimators"},  # estimators: the scikit-learn face of training
+    {"tracking", "mlflow_model", "batch", "spark", "explain", "export", "exchange"},
     {"reports"},
     {"pipeline", "objections", "demo"},
     {"cli"},
