@@ -211,3 +211,33 @@ def test_selection_config_checks_unknown_names_directly(data):
     res = select_features(spec, woe, y, SelectionConfig(include=("age",), min_iv=10.0))
     assert res.selected == ["age"] and res.forced == ["age"]
     assert res.table().set_index("feature").loc["debt", "reason"] == "low_iv"
+
+
+def test_a_config_file_carries_the_analysts_bins_to_the_scorecard(data, tmp_path):
+    from credit_grading.config import load_config
+    from credit_grading.scorecard import Scorecard
+
+    X, y = data
+    (tmp_path / "config.yaml").write_text(
+        """dataset:
+  name: analyst
+  target_column: bad
+  features:
+    - {id: debt, type: numeric, direction: increasing}
+    - {id: age, type: numeric, direction: decreasing}
+    - {id: sector, type: categorical, levels: [{code: farm}, {code: shop}, {code: tech}, {code: trade}, {code: build}]}
+binning:
+  features:
+    debt: {splits: [1.5, 3]}
+    sector: {groups: [[farm, tech]]}
+selection: {include: [sector]}
+""",
+        encoding="utf-8",
+    )
+    cfg = load_config(tmp_path / "config.yaml")
+    card = Scorecard(cfg).fit(X.assign(bad=y))
+    assert card.binning_spec_["debt"].splits == (1.5, 3.0)
+    assert ("farm", "tech") in {tuple(sorted(g)) for g in card.binning_spec_["sector"].groups}
+    t = card.binning_table()
+    assert t.loc[t["feature"] == "debt", "user_set"].all() and not t.loc[t["feature"] == "age", "user_set"].any()
+    assert card.selection_table().set_index("feature").loc["sector", "status"] == "forced in"
