@@ -39,6 +39,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from credit_grading.exceptions import DataError
 
@@ -155,14 +157,32 @@ def _as_days(as_of, n: int) -> np.ndarray:
     return pd.to_datetime(pd.Series(arr)).to_numpy().astype("datetime64[D]")
 
 
-def _joined(m: Memberships, ids: np.ndarray, days: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Row positions, membership positions and whether each pair is active (one hash join)."""
-    codes, uniques = pd.factorize(pd.Series(ids, dtype=object).astype(str), use_na_sentinel=True)
-    mem_code = pd.Index(uniques).get_indexer(m.table["id"].to_numpy(dtype=object))
-    rows = pd.DataFrame({"code": codes, "row": np.arange(len(codes), dtype=np.int64)})
-    rows = rows[np.isin(codes, mem_code[mem_code >= 0])]
+def _strings(values) -> pa.Array:
+    """Keys as an Arrow string array (zero-copy from an Arrow-backed column)."""
+    if isinstance(values, pd.Series | pd.Index):
+        try:
+            arr = pa.array(values)
+        except (pa.ArrowException, TypeError, ValueError):
+            arr = pa.array(values.astype(str).to_numpy(dtype=object), type=pa.string())
+    else:
+        arr = pa.array(np.asarray(values, dtype=object), from_pandas=True)
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    if pa.types.is_dictionary(arr.type):
+        arr = arr.dictionary_decode()
+    return arr if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type) else pc.cast(arr, pa.string())
+
+
+def _joined(m: Memberships, ids, days: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Row positions, membership positions and whether each pair is active at the row's day: one hash
+    join, the hash table built over the memberships' keys (few) and probed by the rows' (many)."""
+    mem_code, uniques = pd.factorize(m.table["id"].to_numpy(dtype=object))
+    row_code = pc.index_in(_strings(ids), value_set=pa.array(uniques.astype(object), type=pa.string()))
+    row_code = row_code.fill_null(-1).to_numpy(zero_copy_only=False)
+    hit = np.flatnonzero(row_code >= 0)
+    rows = pd.DataFrame({"code": row_code[hit], "row": hit.astype(np.int64)})
     mems = pd.DataFrame({"code": mem_code, "mem": np.arange(len(mem_code), dtype=np.int64)})
-    pairs = rows.merge(mems[mems["code"] >= 0], on="code", how="inner")
+    pairs = rows.merge(mems, on="code", how="inner")
     row, mem = pairs["row"].to_numpy(), pairs["mem"].to_numpy()
     start = m.table["start"].to_numpy().astype("datetime64[D]")[mem]
     end = m.table["end"].to_numpy().astype("datetime64[D]")[mem]
@@ -171,9 +191,28 @@ def _joined(m: Memberships, ids: np.ndarray, days: np.ndarray) -> tuple[np.ndarr
     return row, mem, active
 
 
+def negative_records(m: Memberships, ids, as_of, years=()) -> tuple[np.ndarray, dict[float, np.ndarray]]:
+    """Per row: on any list at its as-of date, and per number of ``years``, on any list at some day of
+    that many years before it — from one join."""
+    n = len(ids)
+    days = _as_days(as_of, n)
+    row, mem, active = _joined(m, ids, days)
+    now = np.zeros(n, dtype=bool)
+    now[row[active]] = True
+    start = m.table["start"].to_numpy().astype("datetime64[D]")[mem]
+    end = m.table["end"].to_numpy().astype("datetime64[D]")[mem]
+    day = days[row]
+    recent = {}
+    for y in years:
+        since = day - np.timedelta64(round(y * 365.25), "D")
+        out = np.zeros(n, dtype=bool)
+        out[row[(start <= day) & (np.isnat(end) | (end > since))]] = True
+        recent[y] = out
+    return now, recent
+
+
 def active_lists(m: Memberships, ids, as_of) -> dict[str, np.ndarray]:
     """Per list of ``m``: whether each row (``ids`` with its ``as_of`` date, one or per row) is on it."""
-    ids = np.asarray(ids, dtype=object)
     n = len(ids)
     days = _as_days(as_of, n)
     out = {name: np.zeros(n, dtype=bool) for name in m.lists}
@@ -202,7 +241,7 @@ def apply_memberships(
     if id_column not in data.columns:
         raise DataError(f"list memberships are joined by the id column {id_column!r}, which the table lacks")
     when = data[as_of_column].to_numpy() if as_of_column and as_of_column in data.columns else as_of
-    flags = active_lists(memberships, data[id_column].to_numpy(dtype=object), when)
+    flags = active_lists(memberships, data[id_column], when)
     cols = {list_column(k): np.zeros(len(data), dtype=np.int8) for k in FLAG_OF_LIST}
     cols |= {list_column(k): v.astype(np.int8) for k, v in flags.items()}
     return data.assign(**cols)
@@ -237,14 +276,4 @@ def entity_memberships(m: Memberships | None, ids, as_of) -> list[list[dict]]:
 def recent_memberships(m: Memberships, ids, as_of, years: float) -> np.ndarray:
     """Whether each row had any membership active at some day in the ``years`` before its as-of date
     (a negative record within the period), vectorised."""
-    ids = np.asarray(ids, dtype=object)
-    days = _as_days(as_of, len(ids))
-    row, mem, _ = _joined(m, ids, days)
-    start = m.table["start"].to_numpy().astype("datetime64[D]")[mem]
-    end = m.table["end"].to_numpy().astype("datetime64[D]")[mem]
-    day = days[row]
-    since = day - np.timedelta64(round(years * 365.25), "D")
-    overlap = (start <= day) & (np.isnat(end) | (end > since))
-    out = np.zeros(len(ids), dtype=bool)
-    out[row[overlap]] = True
-    return out
+    return negative_records(m, ids, as_of, (years,))[1][years]

@@ -21,7 +21,7 @@ import pandas as pd
 from credit_grading.config.grading import Condition
 from credit_grading.config.policy import SupervisionPolicy
 from credit_grading.exceptions import ConfigError, DataError
-from credit_grading.lists import LIST_OF_FLAG, LIST_PREFIX, Memberships, active_lists, list_column, recent_memberships
+from credit_grading.lists import LIST_OF_FLAG, LIST_PREFIX, Memberships, list_column, negative_records
 
 _NUMERIC_OPS = {"lt": np.less, "le": np.less_equal, "gt": np.greater, "ge": np.greater_equal}
 
@@ -156,23 +156,20 @@ def incentive_eligibility(
         raise DataError("the grades table has no column 'tier'; incentives are granted by tier")
     tier = grades["tier"].astype(str).to_numpy()
     now = _listed_now(items)
-    ids = when = None
+    recent: dict[float, np.ndarray] = {}
     if memberships is not None:
         if id_column is None or id_column not in grades.columns:
             raise DataError(f"list memberships are joined by the id column {id_column!r}, which the grades lack")
-        ids = grades[id_column].astype(str).to_numpy(dtype=object)
         when = grades[as_of_column].to_numpy() if as_of_column and as_of_column in grades.columns else as_of
-        for v in active_lists(memberships, ids, when).values():
-            now |= v
-    recent: dict[float, np.ndarray] = {}
+        years = sorted({i.eligibility.clean_years for i in policy.incentives.values() if i.eligibility.clean_years > 0})
+        listed, recent = negative_records(memberships, grades[id_column], when, years)
+        now |= listed
     for code, inc in policy.incentives.items():
         e = inc.eligibility
         ok = np.isin(tier, list(e.tiers))
         if e.no_active_list or e.clean_years > 0:
             ok &= ~now
         if e.clean_years > 0 and memberships is not None:
-            if e.clean_years not in recent:
-                recent[e.clean_years] = recent_memberships(memberships, ids, when, e.clean_years)
             ok &= ~recent[e.clean_years]
         if e.when is not None:
             ok &= condition_mask(e.when, items, rule=code, what="incentive")
