@@ -178,3 +178,17 @@ def test_reports_show_a_lapsed_listing_as_ended_and_a_partners_listing_with_its_
     page = render_html(listed)
     assert "listed by region 120000 on 2025-11-02" in page and "由区域 120000 于 2025-11-02 列入" in page
     assert "天津市严重失信主体名单" in page.split("List memberships")[1]
+
+
+def test_the_list_form_of_a_condition_reads_the_lists_column(bundle, data):
+    # {list: name} (Condition.list_, alias "list", once the config defines it) is list:<name> == 1.
+    from types import SimpleNamespace
+
+    from credit_grading.grading.rules import condition_mask
+
+    d = _at(data, "2025-12-31").iloc[:50].reset_index(drop=True)
+    m = read_memberships(_mem([[d["uscc"].iloc[3], "tianjin_serious", "120000", "2025-11-02", None]]))
+    cond = SimpleNamespace(all=None, any=None, missing_at_least=None, list_="tianjin_serious")
+    assert np.flatnonzero(condition_mask(cond, apply_memberships(d, m, **KEYS), rule="r")).tolist() == [3]
+    with pytest.raises(ConfigError, match="override rule 'r' names list 'tianjin_serious'"):
+        condition_mask(cond, d, rule="r")

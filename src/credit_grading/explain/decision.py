@@ -81,7 +81,7 @@ def _condition_items(cond) -> list[str]:
     """The catalogue items a rule's condition tests, in order."""
     if cond.all is not None or cond.any is not None:
         return list(dict.fromkeys(i for c in (cond.all or cond.any) for i in _condition_items(c)))
-    named = getattr(cond, "list", None)  # the {list: name} form, where the config defines it
+    named = getattr(cond, "list_", None)  # the {list: name} form, where the config defines it
     if named is not None:
         return [f"{LIST_PREFIX}{named}"]
     return [cond.item] if cond.item else []

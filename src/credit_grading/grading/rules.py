@@ -92,7 +92,7 @@ def condition_mask(
             missing += data[f].isna().to_numpy()
         return missing >= cond.missing_at_least
 
-    named = getattr(cond, "list", None)  # the {list: name} form, where the config defines it
+    named = getattr(cond, "list_", None)  # the {list: name} form, where the config defines it
     if named is not None:
         return _column(data, list_column(named), rule, what).to_numpy() == 1
     item = cond.item
