@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 
-def _ranks(x: np.ndarray) -> np.ndarray:
+def average_ranks(x: np.ndarray) -> np.ndarray:
     """Average ranks (1-based) with ties sharing their mean rank."""
     order = np.argsort(x, kind="mergesort")
     xs = x[order]
@@ -34,7 +34,7 @@ def auc(y: np.ndarray, risk: np.ndarray) -> float:
     n0 = len(y) - n1
     if n0 == 0 or n1 == 0:
         return float("nan")
-    r = _ranks(np.asarray(risk, dtype=np.float64))
+    r = average_ranks(np.asarray(risk, dtype=np.float64))
     return float((r[y].sum() - n1 * (n1 + 1) / 2) / (n0 * n1))
 
 
@@ -104,9 +104,9 @@ def auc_ci(y: np.ndarray, risk: np.ndarray, level: float = 0.95) -> tuple[float,
     m, n = len(pos), len(neg)
     if m < 2 or n < 2:
         return float("nan"), float("nan")
-    tz = _ranks(np.concatenate([pos, neg]))
-    v01 = (tz[:m] - _ranks(pos)) / n  # per bad: the share of goods ranked below it
-    v10 = 1.0 - (tz[m:] - _ranks(neg)) / m  # per good: the share of bads ranked above it
+    tz = average_ranks(np.concatenate([pos, neg]))
+    v01 = (tz[:m] - average_ranks(pos)) / n  # per bad: the share of goods ranked below it
+    v10 = 1.0 - (tz[m:] - average_ranks(neg)) / m  # per good: the share of bads ranked above it
     a = float(v01.mean())
     se = float(np.sqrt(v01.var(ddof=1) / m + v10.var(ddof=1) / n))
     z = float(norm.ppf(0.5 + level / 2))

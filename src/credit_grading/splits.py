@@ -25,6 +25,11 @@ class Splits:
     method: str
     description: str
 
+    @property
+    def test_label(self) -> str:
+        """How reports head the test rows' figures: out of time, or held out at random."""
+        return ("Out-of-time test" if self.method == "time" else "Held-out test") + f" ({self.description})"
+
     def summary(self) -> dict:
         return {
             "method": self.method,
@@ -33,8 +38,8 @@ class Splits:
         }
 
 
-def _stratified(y: np.ndarray, fraction: float, rng: np.random.Generator) -> np.ndarray:
-    """Boolean mask choosing ``fraction`` of the rows of each class."""
+def stratified_mask(y: np.ndarray, fraction: float, rng: np.random.Generator) -> np.ndarray:
+    """Boolean mask choosing ``fraction`` of the rows of each class (seeded by ``rng``)."""
     pick = np.zeros(len(y), dtype=bool)
     for cls in np.unique(y):
         rows = np.flatnonzero(y == cls)
@@ -69,15 +74,15 @@ def split_frame(data: pd.DataFrame, config: Config) -> Splits:
         else:
             valid = np.zeros(len(data), dtype=bool)
             early = np.flatnonzero(~test)
-            valid[early[_stratified(y[early], cfg.valid_fraction, rng)]] = True
+            valid[early[stratified_mask(y[early], cfg.valid_fraction, rng)]] = True
             desc = f"out of time: train and valid (stratified {cfg.valid_fraction:.0%}) before {pd.Timestamp(dates[-1]).date()}"
         desc += f", test {pd.Timestamp(dates[-1]).date()}"
         train = ~test & ~valid
     else:
-        test = _stratified(y, cfg.test_fraction, rng)
+        test = stratified_mask(y, cfg.test_fraction, rng)
         rest = np.flatnonzero(~test)
         valid = np.zeros(len(data), dtype=bool)
-        valid[rest[_stratified(y[rest], cfg.valid_fraction / (1 - cfg.test_fraction), rng)]] = True
+        valid[rest[stratified_mask(y[rest], cfg.valid_fraction / (1 - cfg.test_fraction), rng)]] = True
         train = ~test & ~valid
         desc = f"stratified: valid {cfg.valid_fraction:.0%}, test {cfg.test_fraction:.0%}"
     parts = {name: data[mask] for name, mask in (("train", train), ("valid", valid), ("test", test))}

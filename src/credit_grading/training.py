@@ -29,13 +29,13 @@ from credit_grading.calibration import fit_calibration
 from credit_grading.config import Config, CvMode, load_config
 from credit_grading.config.grading import FitSample
 from credit_grading.engine.model import CompiledModel
-from credit_grading.evaluation import auc, intervals, ks, metrics, spread
+from credit_grading.evaluation import auc, average_ranks, intervals, ks, metrics, spread
 from credit_grading.exceptions import ConfigError, DataError
 from credit_grading.gbm import GbmModel
 from credit_grading.grading.fit import fit_scale, grade_table, records
 from credit_grading.scorecard import Scorecard
 from credit_grading.specs.model import ModelSpec
-from credit_grading.splits import Splits, split_frame
+from credit_grading.splits import Splits, split_frame, stratified_mask
 from credit_grading.stats import hhi
 
 
@@ -55,8 +55,9 @@ class CvResult:
     """Repeated k-fold cross-validation of both models on the development rows.
 
     ``folds`` holds one record per (repeat, fold) with each model's AUC, Gini and KS on the held-out
-    fold; ``oof`` the out-of-fold scorecard score and GBM margin of every development row from the
-    first repeat (each row scored by the models fitted without it), in the rows' order."""
+    fold; ``oof`` the out-of-fold scorecard score, GBM margin and both PDs (``pd_scorecard``,
+    ``pd_gbm``) of every development row from the first repeat (each row scored by the models
+    fitted and calibrated without it), in the rows' order."""
 
     folds: list[dict]
     oof: dict[str, np.ndarray]
@@ -93,37 +94,50 @@ def cross_validate(
 ) -> CvResult:
     """Repeated stratified k-fold cross-validation of the scorecard and the GBM on ``dev``.
 
-    Every fold refits the whole of each model (binning, selection, logistic regression; the GBM
-    with early stopping on a seeded share of its training rows) and scores the held-out fold.
-    Seeded: the same data, config and seed give the same folds and figures.
+    Every fold repeats the training on its rows as :func:`train_models` does on the whole: a
+    stratified validation share (``split.valid_fraction`` of the development rows) is set aside,
+    both models are fitted on the rest (binning, selection, logistic regression; the GBM with
+    early stopping on the validation share), calibrated on the validation share, and score the
+    held-out fold. Seeded: the same data, config and seed give the same folds and figures.
     """
     cv = config.evaluation.cv
     folds, repeats = folds or cv.folds, repeats or cv.repeats
     seed = cv.seed if seed is None else seed
     target = config.dataset.target_column
     y = dev[target].to_numpy(dtype=np.float64)
-    if min(int(y.sum()), int((1 - y).sum())) < folds:
-        raise DataError(f"cross-validation with {folds} folds needs at least {folds} rows of each outcome; "
-                        f"the development rows have {int(y.sum())} bad(s) of {len(y)} (evaluation.cv.folds)")  # fmt: skip
+    if min(int(y.sum()), int((1 - y).sum())) < 2 * folds:
+        raise DataError(f"cross-validation with {folds} folds needs at least {2 * folds} rows of each outcome; the "
+                        f"development rows have {int(y.sum())} bad(s) of {len(y)}; lower evaluation.cv.folds")  # fmt: skip
+    share = min(0.5, config.split.valid_fraction / (1 - config.split.test_fraction))
     rng = np.random.default_rng(seed)
-    records_, oof = [], {"scorecard": np.full(len(y), np.nan), "gbm": np.full(len(y), np.nan)}
+    method, floor = str(config.calibration.method), config.calibration.min_pd
+    records_ = []
+    oof = {k: np.full(len(y), np.nan) for k in ("scorecard", "gbm", "pd_scorecard", "pd_gbm")}
     for r in range(repeats):
         ids = _fold_ids(y, folds, rng)
         for f in range(folds):
             if progress is not None:
                 progress(f"repeat {r + 1}/{repeats}, fold {f + 1}/{folds}")
-            fit_rows, held = dev.iloc[np.flatnonzero(ids != f)], dev.iloc[np.flatnonzero(ids == f)]
+            rest = np.flatnonzero(ids != f)
+            cal = stratified_mask(y[rest], share, rng)
+            fit_rows, cal_rows = dev.iloc[rest[~cal]], dev.iloc[rest[cal]]
+            held = dev.iloc[np.flatnonzero(ids == f)]
             card = Scorecard(config).fit(fit_rows)
-            gbm = GbmModel(config).fit(fit_rows)
+            gbm = GbmModel(config).fit(fit_rows, cal_rows)
+            yc, yh = y[rest[cal]], y[ids == f]
             score, margin = card.score(held), gbm.margin(held)
-            yh = y[ids == f]
             rec = {"repeat": r + 1, "fold": f + 1, "rows": int(yh.size), "bads": int(yh.sum())}
             for name, risk in (("scorecard", -score), ("gbm", margin)):
                 a = auc(yh, risk)
                 rec[name] = {"auc": a, "gini": 2 * a - 1, "ks": ks(yh, risk)}
             records_.append(rec)
             if r == 0:
-                oof["scorecard"][ids == f], oof["gbm"][ids == f] = score, margin
+                pd_card = fit_calibration(card.score(cal_rows), yc, method=method, input="score", direction=-1.0,
+                                          min_pd=floor).apply(score)  # fmt: skip
+                pd_gbm = fit_calibration(gbm.margin(cal_rows), yc, method=method, input="margin", direction=1.0,
+                                         min_pd=floor).apply(margin)  # fmt: skip
+                for k, v in (("scorecard", score), ("gbm", margin), ("pd_scorecard", pd_card), ("pd_gbm", pd_gbm)):
+                    oof[k][ids == f] = v
     settings = {"folds": folds, "repeats": repeats, "seed": seed, "rows": len(y), "bads": int(y.sum()),
                 "sample": "development rows (train + validation); the test rows are left out"}  # fmt: skip
     return CvResult(records_, oof, y, settings)
@@ -218,14 +232,18 @@ def _grade_sample(
     if sample == FitSample.OOF:
         if cv is None:
             raise ConfigError("grading.fit.sample: oof needs cross-validation; set evaluation.cv.mode: on")
-        # Out-of-fold outputs of the champion, calibrated to PDs by one calibration fitted on all of
-        # them (the fold models' outputs share the final model's scale: points or log-odds).
-        name = model.champion
-        values = cv.oof[name]
-        calib = fit_calibration(values, cv.y, method=str(cfg.calibration.method),
-                                input="score" if name == "scorecard" else "margin",
-                                direction=-1.0 if name == "scorecard" else 1.0, min_pd=cfg.calibration.min_pd)  # fmt: skip
-        return calib.apply(values), cv.y, f"out-of-fold PDs of the {len(cv.y):,} development rows (first repeat)"
+        # The champion's out-of-fold PDs: each row scored by a fold's model, fitted and calibrated as
+        # the final one is but without the row. The grades are fitted on them (counts, bad rates and
+        # their significance all out of sample); to hold on the final model, each row's PD is carried
+        # onto the final model's PD scale by its rank: the final model's PD at the same quantile of
+        # the development rows (only the order of those PDs is used, never their outcomes).
+        dev = pd.concat([splits.train, splits.valid])
+        final = np.sort(CompiledModel(model).score(dev).pd)
+        oof = cv.oof[f"pd_{model.champion}"]
+        u = (average_ranks(oof) - 0.5) / len(oof)
+        carried = np.interp(u, (np.arange(len(final)) + 0.5) / len(final), final)
+        return (carried, cv.y, f"out-of-fold PDs of the {len(cv.y):,} development rows (first repeat of the "
+                "cross-validation), carried onto the final model's PD scale by rank")  # fmt: skip
     dev = splits.valid if sample == FitSample.VALID else pd.concat([splits.train, splits.valid])
     what = ("the validation rows" if sample == FitSample.VALID
             else "the development rows (train + validation, in sample)")  # fmt: skip
