@@ -204,3 +204,22 @@ def test_migration_table_counts_moves():
     assert list(t.index) == ["A", "B", "C", "D"] and t.index.name == "before"
     with pytest.raises(DataError, match="before has 5 grades but after has 2"):
         migration_table(before, after[:2])
+
+
+def test_a_gbm_champion_bundle_rescores_from_the_command_line(card, gbm, tmp_path):
+    import subprocess
+    import sys
+
+    X_valid, y_valid = credit_frame(1500, seed=8)
+    gbm.to_bundle(tmp_path / "bundle", X_valid, y_valid, challenger=card)
+    X_valid.to_csv(tmp_path / "applicants.csv", index=False)
+    cmd = [sys.executable, "-m", "credit_grading.cli", "rescore", "--model", "bundle", "--input", "applicants.csv",
+           "--output", "graded.parquet", "--rejects", "rejects.csv"]  # fmt: skip
+    res = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stdout + res.stderr
+    graded = pd.read_parquet(tmp_path / "graded.parquet")
+    assert len(graded) == len(X_valid) and graded.columns[0] == "row_id"
+    mine = gbm.grade(X_valid)
+    np.testing.assert_allclose(graded["pd"], mine["pd"], rtol=1e-12)
+    np.testing.assert_allclose(graded["score"], card.points(X_valid), rtol=1e-12)
+    assert (graded["model_grade"].astype(str).to_numpy() == mine["grade"].to_numpy()).all()
