@@ -57,8 +57,7 @@ def gbm(data):
 # scorecard refuses pure noise ("feature selection kept no feature"), which fails the checks that
 # fit on noise; min_iv=0 lets every check run. Every check passes: none is expected to fail.
 @parametrize_with_checks(
-    [ScorecardClassifier(min_iv=0.0), GbmClassifier(min_data_in_leaf=2, n_estimators=30, n_jobs=1)],
-    expected_failed_checks=lambda est: {},
+    [ScorecardClassifier(min_iv=0.0), GbmClassifier(min_data_in_leaf=2, n_estimators=30, n_jobs=1)]
 )
 def test_scikit_learn_checks(estimator, check):
     check(estimator)
@@ -223,3 +222,17 @@ def test_a_gbm_champion_bundle_rescores_from_the_command_line(card, gbm, tmp_pat
     np.testing.assert_allclose(graded["pd"], mine["pd"], rtol=1e-12)
     np.testing.assert_allclose(graded["score"], card.points(X_valid), rtol=1e-12)
     assert (graded["model_grade"].astype(str).to_numpy() == mine["grade"].to_numpy()).all()
+
+
+def test_a_catalogue_given_as_object_or_file_is_used_as_drafted(card, data, tmp_path):
+    from credit_grading.infer import write_catalogue_draft
+
+    X, y = data
+    write_catalogue_draft(card.catalogue_draft_, tmp_path / "catalogue.yaml", source="test")
+    from_file = ScorecardClassifier(catalogue=tmp_path / "catalogue.yaml").fit(X, y)
+    given = ScorecardClassifier(catalogue=card.catalogue_).fit(X, y)
+    assert from_file.catalogue_draft_ is None and given.catalogue_draft_ is None
+    np.testing.assert_array_equal(from_file.points(X), card.points(X))
+    np.testing.assert_array_equal(given.points(X), card.points(X))
+    with pytest.raises(DataError, match=r"X lacks the catalogue's feature column\(s\) \['noise'\]"):
+        ScorecardClassifier(catalogue=card.catalogue_).fit(X.drop(columns="noise"), y)
