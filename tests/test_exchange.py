@@ -226,3 +226,13 @@ def test_export_command_writes_a_package_only_where_asked(regions, tmp_path):
     manifest = export_package(regions["grades"][TIANJIN], replace(regions["lists"][TIANJIN], table=m2),
                               tmp_path / "p3", region=TIANJIN, key_path=key, **KEYS)  # fmt: skip
     assert manifest["files"][LISTS]["rows"] == 0
+
+
+def test_an_import_folder_that_is_a_file_is_one_message(regions, tmp_path):
+    _export(regions, TIANJIN, tmp_path / "pkg")
+    (tmp_path / "in").write_text("not a folder")
+    with pytest.raises(ExchangeError, match="import folder"):
+        import_package(tmp_path / "pkg", tmp_path / "in", trusted_keys=[regions["keys"][TIANJIN].fingerprint])
+    assert (tmp_path / "in").read_text() == "not a folder"
+    with pytest.raises(ExchangeError, match="is the package folder itself"):
+        import_package(tmp_path / "pkg", tmp_path / "pkg", trusted_keys=[regions["keys"][TIANJIN].fingerprint])

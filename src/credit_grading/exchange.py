@@ -44,7 +44,7 @@ from credit_grading.exceptions import DataError
 from credit_grading.lists import Memberships
 from credit_grading.registry.uscc import REASON_CODES, UsccStatus, check_uscc
 from credit_grading.signing import env_trusted_fingerprints, fingerprint, load_private_key, short, trusted_fingerprints
-from credit_grading.storage import atomic_path, sha256_bytes, sha256_file, write_atomic
+from credit_grading.storage import atomic_path, describe_os_error, sha256_bytes, sha256_file, write_atomic
 
 FORMAT = "credit_grading.exchange"
 FORMAT_VERSION = 1
@@ -155,10 +155,13 @@ def write_package(
                         schema=ARROW[LISTS]),
     }  # fmt: skip
     as_of = pd.to_datetime(grades["as_of_date"]).max() if len(grades) else pd.NaT
-    out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.parent / f".{out.name}.{os.getpid()}.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
+    except OSError as exc:
+        raise ExchangeError(describe_os_error(exc, f"writing the package folder {out}")) from None
     try:
         for name, table in tables.items():
             pq.write_table(table, tmp / name, compression="zstd")
@@ -181,6 +184,9 @@ def write_package(
         if out.exists():
             out.rmdir()  # empty, checked above
         os.rename(tmp, out)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise ExchangeError(describe_os_error(exc, f"writing the package folder {out}")) from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -431,10 +437,13 @@ def import_package(package: Path | str, out_dir: Path | str, **kwargs) -> Import
     res = read_package(pkg, **kwargs)
     from credit_grading.csvsafe import write_csv
 
-    out.mkdir(parents=True, exist_ok=True)
-    for name, frame in ((PARTNER_LISTS, res.partner_lists), (PARTNER_GRADES, res.partner_grades)):
-        with atomic_path(out / name) as tmp:
-            frame.to_parquet(tmp, index=False)
-    write_csv(res.rejects, out / REJECTS)
-    write_atomic(out / REPORT, _dumps(res.report))
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        for name, frame in ((PARTNER_LISTS, res.partner_lists), (PARTNER_GRADES, res.partner_grades)):
+            with atomic_path(out / name) as tmp:
+                frame.to_parquet(tmp, index=False)
+        write_csv(res.rejects, out / REJECTS)
+        write_atomic(out / REPORT, _dumps(res.report))
+    except OSError as exc:
+        raise ExchangeError(describe_os_error(exc, f"writing the import folder {out}")) from None
     return res
