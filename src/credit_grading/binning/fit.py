@@ -1,4 +1,4 @@
-"""Fitting the binning with optbinning's ``BinningProcess``, configured from the catalogue.
+"""Fitting the binning with optbinning (each feature as its ``BinningProcess`` fits it), configured from the catalogue.
 
 Each numeric feature's monotonic trend follows its catalogue risk direction (risk
 increasing → ascending event rate, decreasing → descending, none → ``auto``); flags may
@@ -222,7 +222,7 @@ def fit_binning(
     >>> spec["tax_arrears_amount"].iv > 0.1
     True
     """
-    from optbinning import BinningProcess
+    from optbinning import OptimalBinning
 
     cfg = config or BinningConfig()
     y = np.asarray(y)
@@ -239,22 +239,25 @@ def fit_binning(
     out = []
     with task("binning", total=len(features)) as bar, warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        for f in features:  # one process per feature (the same fit) so that progress can be shown
+        for f in features:  # one feature at a time, so that progress can be shown
             p = params[f.id]
             user_groups = None
             if "user_splits" in p and f.type is ItemType.CATEGORICAL:
                 user_groups = p["user_splits"]
                 p = _complete_groups(f.id, frame[f.id].to_numpy(), p)
-            process = BinningProcess(
-                variable_names=[f.id],
-                categorical_variables=[f.id] if f.type is ItemType.CATEGORICAL else [],
+            # What optbinning's BinningProcess fits for one variable (its defaults, then the
+            # variable's parameters), without the process's selection statistics, unused here.
+            optb = OptimalBinning(
+                name=f.id,
+                dtype="categorical" if f.type is ItemType.CATEGORICAL else "numerical",
                 max_n_prebins=cfg.max_n_prebins,
+                min_prebin_size=0.05,
                 max_n_bins=cfg.max_n_bins,
                 min_bin_size=cfg.min_bin_size,
-                binning_fit_params={f.id: p},
             )
+            optb.set_params(**p)
             try:
-                process.fit(frame[[f.id]], y_int)
+                optb.fit(frame[f.id], y_int)
             except ValueError as exc:
                 if "user_splits" not in p:
                     raise
@@ -262,7 +265,7 @@ def fit_binning(
                     f"binning.features.{f.id}: the analyst's bins cannot be used on these rows: {exc} "
                     "(a bin with only goods or only bads has no finite WoE; merge it with a neighbour)"
                 ) from None
-            out.append(_feature_binning(f.id, process.get_binned_variable(f.id), f, p, user_groups))
+            out.append(_feature_binning(f.id, optb, f, p, user_groups))
             bar.advance(item=f.id)
     return BinningSpec(
         features=tuple(out),
