@@ -178,6 +178,9 @@ def test_reports_show_a_lapsed_listing_as_ended_and_a_partners_listing_with_its_
     page = render_html(listed)
     assert "listed by region 120000 on 2025-11-02" in page and "由区域 120000 于 2025-11-02 列入" in page
     assert "天津市严重失信主体名单" in page.split("List memberships")[1]
+    # The rule that decided names the listing behind it.
+    rule_row = page.split("Rules that apply")[1].split("</table>")[0]
+    assert "listed by region 120000 on 2025-11-02" in rule_row and "decided this result" in rule_row
 
 
 def test_the_list_form_of_a_condition_reads_the_lists_column(bundle, data):

@@ -36,7 +36,7 @@ from credit_grading.explain.core import ExplainResult
 from credit_grading.explain.readable import item_name, item_value, pct
 from credit_grading.grading.publish import mask_text
 from credit_grading.grading.rules import incentive_codes, incentive_eligibility
-from credit_grading.lists import LIST_PREFIX, Memberships, entity_memberships
+from credit_grading.lists import LIST_OF_FLAG, LIST_PREFIX, Memberships, entity_memberships
 from credit_grading.runlog import entity_id
 from credit_grading.storage import write_atomic
 
@@ -159,6 +159,21 @@ def list_fact(rec: dict, labels: dict[str, tuple[str, str]] | None = None) -> di
     return {**rec, "text_zh": zh, "text_en": en}
 
 
+def _rule_item(cat, item: str, data: pd.DataFrame, i: int, facts: list[dict]) -> dict:
+    """An item a matched rule tests, in people's words; a list (or a statutory list's flag) names the
+    active listing behind it — who listed the entity and when."""
+    listed = item.removeprefix(LIST_PREFIX) if item.startswith(LIST_PREFIX) else LIST_OF_FLAG.get(item)
+    active = [f for f in facts if f["list"] == listed and f["status"] == "active"]
+    if item.startswith(LIST_PREFIX):
+        name = (active[0]["label_zh"], active[0]["label_en"]) if active else (listed, listed)
+        value = "; ".join(f"{f['text_zh']} · {f['text_en']}" for f in active) or "—"
+        return {"name_zh": name[0], "name_en": name[1], "value": value}
+    value = item_value(cat, item, _plain(data[item].iloc[i]) if item in data.columns else None)
+    if active:
+        value = f"{value}; " + "; ".join(f"{f['text_zh']} · {f['text_en']}" for f in active)
+    return {"name_zh": item_name(cat, item)[0], "name_en": item_name(cat, item)[1], "value": value}
+
+
 def decision_documents(res: ExplainResult, *, reasons: int = 5, input_path: str | None = None,
                        input_sha256: str | None = None, lists: Memberships | None = None) -> list[DecisionDocument]:  # fmt: skip
     """One JSON-ready report per explained row (each a :class:`DecisionDocument` with its page facts).
@@ -249,6 +264,7 @@ def decision_documents(res: ExplainResult, *, reasons: int = 5, input_path: str 
                      "lists": member_of[i]},
             "package_version": __version__,
         })  # fmt: skip
+        facts = [list_fact(r, list_labels) for r in member_of[i]]
         rule_facts = []
         for rid in matched:
             rule = rules.get(rid)
@@ -257,16 +273,14 @@ def decision_documents(res: ExplainResult, *, reasons: int = 5, input_path: str 
             rule_facts.append({
                 "rule": rid, "label_zh": zh, "label_en": en, "decided": override is not None and override["rule"] == rid,
                 "status_m": rule is not None and rule.then.status is not None,
-                "items": [{"name_zh": item_name(cat, it)[0], "name_en": item_name(cat, it)[1],
-                           "value": item_value(cat, it, _plain(data[it].iloc[i]) if it in data.columns else None)}
-                          for it in items],
+                "items": [_rule_item(cat, it, data, i, facts) for it in items],
             })  # fmt: skip
         doc.page = {
             "entity": {f: item_value(cat, f, entity.get(f)) for f in ("district", "industry", "enterprise_type")
                        if entity.get(f) is not None},
             "reasons": reason_text,
             "rules": rule_facts,
-            "lists": [list_fact(r, list_labels) for r in member_of[i]],
+            "lists": facts,
             "pd": pct(float(row["pd"])),
             "letter": _letter(policy, entity["id"], as_of, now.date()),
             "catalogue_name": getattr(cat, "name_en", "") or "",
