@@ -166,3 +166,58 @@ def test_a_second_process_loads_the_kernels_from_the_disk_cache(tmp_path):
     first, second = (r.stdout for r in runs)
     assert "data saved" in first and first.splitlines()[-1] == second.splitlines()[-1]
     assert "data loaded" in second and "saved" not in second, second
+
+
+@settings(max_examples=25, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@given(model_params)
+def test_leaf_masks_find_the_exit_leaf_of_every_tree(p):
+    """Scoring feature by feature with leaf bitmasks (QuickScorer on bins) reaches the same
+    leaf as walking the tree, for every split kind: numerical, NaN or zero as missing,
+    categorical; the sum in tree order is LightGBM's to the last bit."""
+    from credit_grading.engine.fast_gbm import _subset
+    from credit_grading.engine.tree_kernels import compiled
+
+    booster, x = _train(*p)
+    fast = FastGbm(booster.model_to_string())
+    masks, walk = fast.leaf_masks
+    assert walk.size == 0 and len(masks.trees) == fast.trees.n_trees
+    xb = fast.binned(x)
+    k = compiled()
+    for t in range(fast.trees.n_trees):
+        one = np.zeros(x.shape[0])
+        k.mask_predict(xb, 0, x.shape[0], _subset(masks, np.array([t])), fast.trees.leaf_value, one,
+                       np.empty(x.shape[0], np.uint64))  # fmt: skip
+        walked = np.empty(x.shape[0])
+        k.predict_bins(xb, np.array([t]), fast.binned_nodes, walked)
+        np.testing.assert_array_equal(one, walked)
+    total = np.zeros(x.shape[0])
+    k.mask_predict(xb, 0, x.shape[0], masks, fast.trees.leaf_value, total, np.empty(x.shape[0], np.uint64))
+    np.testing.assert_array_equal(total, booster.predict(x, raw_score=True))
+
+
+def test_deep_trees_score_and_explain_as_lightgbm():
+    """31-leaf trees: margins by leaf masks equal LightGBM's bit for bit; SHAP values read
+    through the masks equal the node-by-node decisions and ``pred_contrib``."""
+    booster, x = _train(11, 31, -1, 30, 0.1, False, True, True, 5)
+    fast = FastGbm(booster.model_to_string())
+    assert int(np.diff(fast.trees.leaf_start).max()) > 8  # scored by leaf masks
+    np.testing.assert_array_equal(fast.margin(x), booster.predict(x, raw_score=True))
+    ref = booster.predict(x, pred_contrib=True)
+    margin, phi = fast.margin_and_contributions(x)
+    assert fast._tables.pairs is not None and fast.table_summary()["leafwise"] > 0
+    np.testing.assert_allclose(phi, ref, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(margin, booster.predict(x, raw_score=True), rtol=0, atol=1e-12)
+    # The same values as deciding node by node (leaf_eval), bit for bit.
+    fast._tables = fast._tables.__class__(**{**fast._tables.__dict__, "pairs": None})
+    np.testing.assert_array_equal(fast.contributions(x), phi)
+
+
+def test_trees_of_more_than_64_leaves_are_walked():
+    booster, x = _train(5, 100, -1, 4, 0.1, False, True, True, 2)
+    leaves = np.diff(FastGbm(booster.model_to_string()).trees.leaf_start)
+    assert leaves.max() > 64
+    fast = FastGbm(booster.model_to_string())
+    assert fast.leaf_masks[1].size == int((leaves > 64).sum())
+    np.testing.assert_allclose(fast.margin(x), booster.predict(x, raw_score=True), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(fast.contributions(x), booster.predict(x, pred_contrib=True), rtol=0, atol=1e-9)
+    assert fast._tables.pairs is None or fast.table_summary()["leafwise"] == 0

@@ -8,6 +8,7 @@ from the cache afterwards. The kernels take their arrays in the named tuples of
 
 import numpy as np
 from numba import njit
+from numba.cpython.unsafe.numbers import trailing_zeros
 
 from credit_grading.engine.trees import K_ZERO
 
@@ -369,3 +370,69 @@ def leaf_eval(xbt, r0, r1, nodes, leaves, phit, goes):  # pragma: no cover - com
                 fs = leaf_feat_start[leaf]
                 for i in range(k):
                     phit[leaf_feat[fs + i], r] += leaf_tab[base + i]
+
+
+@njit(cache=True, nogil=True, boundscheck=False)
+def mask_predict(xbt, r0, r1, masks, leaf_value, margin, acc):  # pragma: no cover - compiled
+    # Sum of the trees' outputs for rows r0..r1 of the feature-major bins xbt, feature by
+    # feature rather than node by node (QuickScorer's idea, on bins): for each feature a
+    # tree splits on, the row's bin picks a bitmask of the tree's leaves its splits on that
+    # feature allow; the AND over the features leaves one bit, the exit leaf. Tree by tree
+    # over the block's rows, with no branch on the data; trees are added in order, as
+    # LightGBM does. masks: LeafMasks; acc: scratch, (r1 - r0,) uint64.
+    trees, pair_start, pair_feat = masks.trees, masks.pair_start, masks.pair_feat
+    tab_start, tab, leaf_base = masks.tab_start, masks.tab, masks.leaf_base
+    n = r1 - r0
+    ones = ~np.uint64(0)
+    for j in range(trees.shape[0]):
+        for r in range(n):
+            acc[r] = ones
+        for p in range(pair_start[j], pair_start[j + 1]):
+            col = xbt[pair_feat[p]]
+            ts = tab_start[p]
+            for r in range(n):
+                acc[r] &= tab[ts + np.int64(col[r0 + r])]
+        lb = leaf_base[j]
+        for r in range(n):
+            margin[r0 + r] += leaf_value[lb + trailing_zeros(acc[r])]
+
+
+@njit(cache=True, nogil=True, boundscheck=False)
+def leaf_eval_masks(xbt, r0, r1, masks, leaves, pairs, phit, m, pat):  # pragma: no cover - compiled
+    # leaf_eval with every decision read from the leaf bitmasks of mask_predict: for leaf l,
+    # the row follows the path at path feature i exactly when bit l of the mask its bin picks
+    # for that feature is set. Tree by tree, then leaf by leaf, with the rows innermost
+    # (gathers and adds along contiguous rows of phit, which is feature-major for the
+    # block); per row the additions come in the order of leaf_eval. masks: LeafMasks;
+    # leaves: LeafTables; pairs: LeafPairs; m: scratch (pairs of the widest tree, rows)
+    # uint64; pat: scratch (rows,) int64.
+    pair_start, pair_feat, tab_start, tab = masks.pair_start, masks.pair_feat, masks.tab_start, masks.tab
+    leaf_first, leaf_k = leaves.leaf_first, leaves.leaf_k
+    leaf_feat_start, leaf_feat = leaves.leaf_feat_start, leaves.leaf_feat
+    leaf_tab_start, leaf_tab = leaves.leaf_tab_start, leaves.leaf_tab
+    mask_tree, leaf_bit, slot_pair = pairs.mask_tree, pairs.leaf_bit, pairs.slot_pair
+    n = r1 - r0
+    for j in range(leaf_first.shape[0] - 1):
+        mt = mask_tree[j]
+        pa = pair_start[mt]
+        for p in range(pa, pair_start[mt + 1]):
+            col = xbt[pair_feat[p]]
+            ts = tab_start[p]
+            row = m[p - pa]
+            for r in range(n):
+                row[r] = tab[ts + np.int64(col[r0 + r])]
+        for leaf in range(leaf_first[j], leaf_first[j + 1]):
+            k = leaf_k[leaf]
+            bit = np.uint64(leaf_bit[leaf])
+            fs = leaf_feat_start[leaf]
+            for r in range(n):
+                pat[r] = 0
+            for q in range(k):
+                row = m[slot_pair[fs + q] - pa]
+                for r in range(n):
+                    pat[r] |= np.int64((row[r] >> bit) & np.uint64(1)) << q
+            base = leaf_tab_start[leaf]
+            for q in range(k):
+                out = phit[leaf_feat[fs + q]]
+                for r in range(n):
+                    out[r] += leaf_tab[base + pat[r] * k + q]

@@ -3,7 +3,12 @@
 ``FastGbm(model_text)`` parses the model once (:mod:`credit_grading.engine.trees`), bins
 every feature once against the model's thresholds, and then:
 
-- ``margin``: walks the trees on small-integer bins (compiled, all cores);
+- ``margin``: models of small trees (at most ``SHALLOW_LEAVES`` leaves, the default model's)
+  by the cell tables below; larger trees (up to 64 leaves) feature by feature, QuickScorer's
+  idea on bins: for each feature a tree splits on, a row's bin picks a bitmask of the leaves
+  the tree's splits on that feature allow; the AND over the features leaves the exit leaf
+  (no branch on the data; trees added in LightGBM's order, so the sum is LightGBM's bit for
+  bit); trees of more leaves are walked node by node. Compiled, all cores;
 - ``contributions``: exact path-dependent TreeSHAP, three ways by tree size:
 
   * cell tables: a tree that uses k features, the i-th cut by its own splits into r_i
@@ -17,6 +22,10 @@ every feature once against the model's thresholds, and then:
     (2^k rows for k path features, ``max_path_features`` at most); a row needs every
     split's decision and one lookup per leaf.
   * the recursion itself (Lundberg et al.), for trees with longer paths.
+
+  Leaf tables read their decisions from the same leaf bitmasks (bit l of the mask a row's
+  bin picks for a path feature says whether the row follows leaf l's path there), tree by
+  tree with the rows innermost.
 
 Every way gives LightGBM's ``pred_contrib`` values (tests compare them on random models).
 """
@@ -34,6 +43,8 @@ from credit_grading.engine.tree_kernels import (
     BinnedNodes,
     CellTables,
     FloatNodes,
+    LeafMasks,
+    LeafPairs,
     LeafTables,
     compiled,
     expected_values,
@@ -41,6 +52,7 @@ from credit_grading.engine.tree_kernels import (
 from credit_grading.engine.trees import K_ZERO, bin_matrix, bin_representatives, feature_bins, parse_model
 
 BLOCK = 1 << 13  # rows per block: the block's cells and SHAP values stay in cache
+SHALLOW_LEAVES = 8  # models of trees this small score fastest by cell tables (trees grouped), others by leaf masks
 
 
 def _threads(threads: int | None) -> int:
@@ -56,6 +68,7 @@ class Tables:
     trees_tabulated: int  # trees in the cell tables
     leafwise: LeafTables | None
     direct: np.ndarray
+    pairs: LeafPairs | None = None  # the leaf tables' decisions in the leaf masks (all trees of <= 64 leaves)
 
 
 class FastGbm:
@@ -74,6 +87,7 @@ class FastGbm:
         self.max_leaf_table_values = max_leaf_table_values  # 8 bytes each: 400 MB by default
         self._tables: Tables | None = None
         self._binned_nodes: BinnedNodes | None = None
+        self._masks: tuple[LeafMasks, np.ndarray] | None = None
         self._edges: BinEdges | None = None
         t = self.trees
         self.float_nodes = FloatNodes(
@@ -129,9 +143,105 @@ class FastGbm:
             for s in starts:
                 fn(s)
 
+    def goes_left(self, node: int) -> np.ndarray:
+        """For a split, whether a row of each bin of its feature goes left (bool, one per bin):
+        the decision of ``predict_bins``, for every bin at once."""
+        nodes, b = self.binned_nodes, self.bins
+        f = int(nodes.feature[node])
+        bins = np.arange(b.n_bins(f), dtype=np.int64)
+        kind, nb = int(nodes.kind[node]), int(nodes.node_bin[node])
+        nan = bins == int(nodes.nan_bin[node])
+        if kind == 1:
+            words = self.trees.bits[nodes.cat_start[node] : nodes.cat_start[node] + nodes.cat_words[node]]
+            listed = np.zeros(bins.size, dtype=bool)
+            set_bits = np.flatnonzero(np.unpackbits(words.view(np.uint8), bitorder="little"))
+            set_bits = set_bits[set_bits < b.n_cats[f]]
+            listed[set_bits] = True
+            return listed
+        if kind == 2:
+            return np.where(nan, bool(nodes.default_left[node]), bins <= nb)
+        read = np.where(nan, int(nodes.zero_bin[node]), bins)
+        if kind == 0:
+            return read <= nb
+        zero = (int(nodes.zero_lo[node]) <= read) & (read <= int(nodes.zero_hi[node]))
+        return np.where(zero, bool(nodes.default_left[node]), read <= nb)
+
+    @property
+    def leaf_masks(self) -> tuple[LeafMasks, np.ndarray]:
+        """The trees of at most 64 leaves as leaf bitmasks per feature and bin (built on first
+        use), and the other trees (walked node by node)."""
+        if self._masks is None:
+            tr = self.trees
+            keep, walk = [], []
+            pair_start, pair_feat, tab_start, tabs = [0], [], [], []
+            n_tab = 0
+            for t in range(tr.n_trees):
+                a, b = int(tr.node_start[t]), int(tr.node_start[t + 1])
+                n_leaves = int(tr.leaf_start[t + 1] - tr.leaf_start[t])
+                if n_leaves > 64:
+                    walk.append(t)
+                    continue
+                keep.append(t)
+                # The leaves under each node, as bitmasks of the tree's own leaf numbers.
+                under: dict[int, int] = {}
+                for node in range(b - 1, a - 1, -1):  # children follow their parents
+                    under[node] = 0
+                    for child in (int(tr.left[node]), int(tr.right[node])):
+                        under[node] |= (1 << (-child - 1 - int(tr.leaf_start[t]))) if child < 0 else under[child]
+                per_feature: dict[int, np.ndarray] = {}
+                full = (1 << 64) - 1
+                for node in range(a, b):
+                    f = int(tr.feature[node])
+                    left = int(tr.left[node])
+                    right = int(tr.right[node])
+                    lmask = (1 << (-left - 1 - int(tr.leaf_start[t]))) if left < 0 else under[left]
+                    rmask = (1 << (-right - 1 - int(tr.leaf_start[t]))) if right < 0 else under[right]
+                    gl = self.goes_left(node)
+                    m = np.where(gl, np.uint64(full ^ rmask), np.uint64(full ^ lmask))
+                    per_feature[f] = per_feature[f] & m if f in per_feature else m
+                for f in sorted(per_feature):
+                    pair_feat.append(f)
+                    tab_start.append(n_tab)
+                    tabs.append(per_feature[f])
+                    n_tab += per_feature[f].size
+                pair_start.append(len(pair_feat))
+            masks = LeafMasks(
+                trees=np.array(keep, np.int64),
+                pair_start=np.array(pair_start, np.int64),
+                pair_feat=np.array(pair_feat, np.int64),
+                tab_start=np.array(tab_start, np.int64),
+                tab=np.concatenate(tabs).astype(np.uint64) if tabs else np.zeros(0, np.uint64),
+                leaf_base=tr.leaf_start[keep].astype(np.int64) if keep else np.zeros(0, np.int64),
+            )
+            self._masks = masks, np.array(walk, np.int64)
+        return self._masks
+
     def margin(self, x: np.ndarray, threads: int | None = None, xb: np.ndarray | None = None) -> np.ndarray:
-        """Raw margins, equal to ``booster.predict(raw_score=True)``."""
-        return self._evaluate(x, threads, want_phi=False, xb=xb)[0]
+        """Raw margins, equal to ``booster.predict(raw_score=True)``.
+
+        Trees of at most 64 leaves are scored feature by feature with leaf bitmasks
+        (:attr:`leaf_masks`), in tree order; larger trees are walked node by node.
+        """
+        if int(np.diff(self.trees.leaf_start).max(initial=1)) <= SHALLOW_LEAVES:
+            return self._evaluate(x, threads, want_phi=False, xb=xb)[0]
+        n = x.shape[0]
+        xbt = self.binned(x, threads) if xb is None else xb
+        masks, walk = self.leaf_masks
+        kernels = compiled()
+        out = np.zeros(n)
+        leaf_value, nodes = self.trees.leaf_value, self.binned_nodes
+
+        def run(s: int) -> None:
+            e = min(s + BLOCK, n)
+            acc = np.empty(e - s, dtype=np.uint64)
+            kernels.mask_predict(xbt, s, e, masks, leaf_value, out, acc)
+            if walk.size:
+                part = np.empty(e - s)
+                kernels.predict_bins(xbt[:, s:e], walk, nodes, part)
+                out[s:e] += part
+
+        self._blocks(n, run, threads)
+        return out
 
     # ------------------------------------------------------------------ TreeSHAP
     def _local_cells(self, t: int, f: int) -> np.ndarray:
@@ -265,7 +375,8 @@ class FastGbm:
             phis=np.concatenate(phis) if phis else np.zeros(0),
         )
         self._tables = Tables(cells=cell_tables, trees_tabulated=int(sum(len(u[1]) for u in units)),
-                              leafwise=leafwise, direct=np.array(sorted(direct), np.int64))  # fmt: skip
+                              leafwise=leafwise, direct=np.array(sorted(direct), np.int64),
+                              pairs=self._leaf_pairs(leafwise))  # fmt: skip
 
     def _leaf_tables(self, trees: list[int]) -> tuple[LeafTables | None, list[int]]:
         """Per-leaf tables for trees with too many cells (each leaf: one row of SHAP values
@@ -276,6 +387,7 @@ class FastGbm:
         keep, rest = [], []
         leaf_first, leaf_plen, pnode, pdir, pslot = [0], [0], [], [], []
         leaf_k, leaf_feat_start, leaf_feat, leaf_tab_start, tabs = [], [0], [], [], []
+        leaf_bit = []
         n_tab = 0
 
         def count(child: int) -> float:
@@ -321,6 +433,7 @@ class FastGbm:
                 table = np.empty((1 << len(feats), len(feats)))
                 kernel(z, float(tr.leaf_value[-leaf - 1]), table)
                 leaf_k.append(len(feats))
+                leaf_bit.append(-leaf - 1 - int(tr.leaf_start[t]))
                 leaf_feat.extend(feats)
                 leaf_feat_start.append(len(leaf_feat))
                 leaf_tab_start.append(n_tab)
@@ -329,6 +442,7 @@ class FastGbm:
             leaf_first.append(len(leaf_k))
         if not keep:
             return None, rest
+        self._leaf_bit = np.array(leaf_bit, np.int64)
         return LeafTables(
             trees=np.array(keep, np.int64),
             leaf_first=np.array(leaf_first, np.int64),
@@ -343,6 +457,24 @@ class FastGbm:
             leaf_tab=np.concatenate(tabs),
             max_nodes=int(max(tr.node_start[t + 1] - tr.node_start[t] for t in keep)),
         ), rest
+
+    def _leaf_pairs(self, lw: LeafTables | None) -> LeafPairs | None:
+        """Where the leaf tables' trees find their decisions in the leaf masks (``None`` when
+        a tree of the leaf tables has more than 64 leaves: ``leaf_eval`` then decides)."""
+        if lw is None:
+            return None
+        masks, _ = self.leaf_masks
+        index = {int(t): i for i, t in enumerate(masks.trees)}
+        if any(int(t) not in index for t in lw.trees):
+            return None
+        mask_tree = np.array([index[int(t)] for t in lw.trees], np.int64)
+        slot_pair = np.empty(len(lw.leaf_feat), np.int64)
+        for j, mt in enumerate(mask_tree):
+            a, b = masks.pair_start[mt], masks.pair_start[mt + 1]
+            where = {int(f): a + i for i, f in enumerate(masks.pair_feat[a:b])}
+            s0, s1 = lw.leaf_feat_start[lw.leaf_first[j]], lw.leaf_feat_start[lw.leaf_first[j + 1]]
+            slot_pair[s0:s1] = [where[int(f)] for f in lw.leaf_feat[s0:s1]]
+        return LeafPairs(mask_tree=mask_tree, leaf_bit=self._leaf_bit, slot_pair=slot_pair)
 
     def table_summary(self) -> dict:
         if self._tables is None:
@@ -379,7 +511,10 @@ class FastGbm:
         if want_phi:
             phit_all[nf] = self.expected_value
         nodes, float_nodes = self.binned_nodes, self.float_nodes
-        cells, lw, direct = tb.cells, tb.leafwise, tb.direct
+        cells, lw, direct, pairs = tb.cells, tb.leafwise, tb.direct, tb.pairs
+        masks = self.leaf_masks[0] if pairs is not None else None
+        widest = int(np.diff(masks.pair_start).max()) if masks is not None and len(masks.trees) else 0
+        lw_masks = _subset(masks, pairs.mask_tree) if pairs is not None else None
 
         def run(s: int) -> None:
             e = min(s + BLOCK, n)
@@ -387,10 +522,16 @@ class FastGbm:
             phit = phit_all[:, s:e] if want_phi else phit_all
             k.cells_eval(xbt, s, e, cells, want_phi, margin, phit, cell)
             if lw is not None:
-                part = np.empty(e - s)
-                k.predict_bins(xbt[:, s:e], lw.trees, nodes, part)
-                margin[s:e] += part
-                if want_phi:
+                if lw_masks is not None:
+                    k.mask_predict(xbt, s, e, lw_masks, self.trees.leaf_value, margin, np.empty(e - s, dtype=np.uint64))
+                else:
+                    part = np.empty(e - s)
+                    k.predict_bins(xbt[:, s:e], lw.trees, nodes, part)
+                    margin[s:e] += part
+                if want_phi and pairs is not None:
+                    m = np.empty((widest, e - s), dtype=np.uint64)
+                    k.leaf_eval_masks(xbt, s, e, masks, lw, pairs, phit, m, np.empty(e - s, dtype=np.int64))
+                elif want_phi:
                     goes = np.empty(lw.max_nodes, dtype=np.bool_)
                     k.leaf_eval(xbt, s, e, nodes, lw, phit, goes)
             if direct.size:
@@ -405,3 +546,17 @@ class FastGbm:
 
         self._blocks(n, run, threads)
         return margin, (phit_all.T if want_phi else None)
+
+
+def _subset(masks: LeafMasks, which: np.ndarray) -> LeafMasks:
+    """The leaf masks of some of the trees (``which``: their indices in ``masks``), in that order."""
+    lo, hi = masks.pair_start[which], masks.pair_start[which + 1]
+    pairs = np.concatenate([np.arange(a, b) for a, b in zip(lo, hi, strict=True)]) if len(which) else np.zeros(0, int)
+    return LeafMasks(
+        trees=masks.trees[which],
+        pair_start=np.r_[0, np.cumsum(hi - lo)].astype(np.int64),
+        pair_feat=masks.pair_feat[pairs],
+        tab_start=masks.tab_start[pairs],
+        tab=masks.tab,
+        leaf_base=masks.leaf_base[which],
+    )

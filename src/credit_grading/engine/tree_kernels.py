@@ -121,6 +121,31 @@ class LeafTables(NamedTuple):
     max_nodes: int  # nodes of the largest tree: the size of leaf_eval's scratch array
 
 
+class LeafMasks(NamedTuple):
+    """Trees of at most 64 leaves scored feature by feature (``mask_predict``): tree
+    ``trees[j]`` splits on the features ``pair_feat[pair_start[j]:pair_start[j + 1]]``; for
+    pair p, ``tab[tab_start[p] + bin]`` has bit l set when every split of the tree on that
+    feature lets a row of that bin reach the tree's leaf l (``leaf_value[leaf_base[j] + l]``)."""
+
+    trees: np.ndarray  # (trees,) int64
+    pair_start: np.ndarray  # (trees + 1,) int64
+    pair_feat: np.ndarray  # (pairs,) int64
+    tab_start: np.ndarray  # (pairs,) int64
+    tab: np.ndarray  # uint64
+    leaf_base: np.ndarray  # (trees,) int64: the tree's first global leaf
+
+
+class LeafPairs(NamedTuple):
+    """How ``leaf_eval_masks`` finds, in the ``LeafMasks``, the decisions of the trees of the
+    ``LeafTables``: tree j of the leaf tables is tree ``mask_tree[j]`` of the masks; leaf i is
+    bit ``leaf_bit[i]`` of the masks; the path feature in slot s (``leaf_feat[s]``) has its
+    masks at pair ``slot_pair[s]``."""
+
+    mask_tree: np.ndarray  # (leaf-table trees,) int64
+    leaf_bit: np.ndarray  # (leaves,) int64
+    slot_pair: np.ndarray  # (slots,) int64
+
+
 def expected_values(trees) -> np.ndarray:
     """Each tree's expected output: leaf values weighted by their training counts."""
     out = np.empty(trees.n_trees)
@@ -138,4 +163,14 @@ def expected_values(trees) -> np.ndarray:
     return out
 
 
-__all__ = ["BinEdges", "BinnedNodes", "CellTables", "FloatNodes", "LeafTables", "compiled", "expected_values"]
+__all__ = [
+    "BinEdges",
+    "BinnedNodes",
+    "CellTables",
+    "FloatNodes",
+    "LeafMasks",
+    "LeafPairs",
+    "LeafTables",
+    "compiled",
+    "expected_values",
+]
