@@ -173,9 +173,9 @@ def test_bad_rows_are_rejected_with_reasons_and_the_rest_accepted(regions, tmp_p
     key = regions["keys"][TIANJIN]
     good = regions["shared"][:3]
     broken = good[0][:17] + ("0" if good[0][17] != "0" else "1")
-    grades = pd.DataFrame({"id": [*good, broken, "91120000MA0"], "grade": ["AA", "BBB", "", "A", "A"],
-                           "tier": ["A", "B", "B", "E", "A"], "as_of_date": "2025-12-31",
-                           "region": [TIANJIN, TIANJIN, TIANJIN, TIANJIN, BEIJING]})  # fmt: skip
+    grades = pd.DataFrame({"id": [*good, broken, "91120000MA0", good[0]], "grade": ["AA", "BBB", "", "A", "A", "C"],
+                           "tier": ["A", "B", "B", "E", "A", "D"], "as_of_date": "2025-12-31",
+                           "region": [TIANJIN, TIANJIN, TIANJIN, TIANJIN, BEIJING, TIANJIN]})  # fmt: skip
     listings = pd.DataFrame({"id": [good[0], good[1], broken], "list": ["serious_untrustworthy", "bad name", "x"],
                              "source": "s", "start": ["2025-01-01", "2025-01-01", "2025-01-01"],
                              "end": [None, None, "2024-01-01"], "region": TIANJIN})  # fmt: skip
@@ -184,20 +184,20 @@ def test_bad_rows_are_rejected_with_reasons_and_the_rest_accepted(regions, tmp_p
                               "--trusted-key", key.fingerprint, "--rename", "serious_untrustworthy=tianjin_serious"])  # fmt: skip
     assert res.exit_code == 0, res.output
     text = " ".join(res.output.split())
-    assert "2 of 5 grades and 1 of 3 listings accepted" in text and "tianjin_serious" in text
+    assert "2 of 6 grades and 1 of 3 listings accepted" in text and "tianjin_serious" in text
     rejects = pd.read_csv(tmp_path / "in" / "rejects.csv", dtype=str)
     got = sorted(zip(rejects["table"], rejects["row"].astype(int), rejects["reason"], strict=True))
     assert got == [
         ("grades.parquet", 3, "grade_missing"), ("grades.parquet", 4, "tier_unknown"),
         ("grades.parquet", 4, "uscc_check_digit"), ("grades.parquet", 5, "region_not_the_issuer"),
-        ("grades.parquet", 5, "uscc_length"),
+        ("grades.parquet", 5, "uscc_length"), ("grades.parquet", 6, "duplicate_id"),
         ("lists.parquet", 2, "list_name_invalid"), ("lists.parquet", 3, "end_before_start"),
         ("lists.parquet", 3, "uscc_check_digit"),
     ]  # fmt: skip
     partner = read_memberships(tmp_path / "in" / "partner_lists.parquet")
     assert partner.table[["id", "list", "listed_by"]].values.tolist() == [[good[0], "tianjin_serious", TIANJIN]]
     report = json.loads((tmp_path / "in" / "import_report.json").read_text())
-    assert report["grades"] == {"rows": 5, "accepted": 2, "rejected": 3} and report["region"] == TIANJIN
+    assert report["grades"] == {"rows": 6, "accepted": 2, "rejected": 4} and report["region"] == TIANJIN
     # The folder holds exactly what import writes.
     assert sorted(p.name for p in (tmp_path / "in").iterdir()) == sorted(
         ["partner_lists.parquet", "partner_grades.parquet", "rejects.csv", "import_report.json"])  # fmt: skip

@@ -355,6 +355,7 @@ def _grade_checks(t: pa.Table, region: str) -> tuple[pd.DataFrame, dict[str, np.
         "tier_unknown": ~f["tier"].isin(TIERS).to_numpy(),
         "as_of_missing": f["as_of_date"].isna().to_numpy(),
         "region_not_the_issuer": (f["region"] != region).fillna(True).to_numpy(),
+        "duplicate_id": f["id"].duplicated(keep="first").to_numpy() & f["id"].notna().to_numpy(),
     }  # fmt: skip
     return f, checks
 
