@@ -25,6 +25,11 @@ class Dialect:
     typed_literals: bool  # float literals need a CAST to double (else they are exact numerics)
     fence: str  # ends a nested SELECT so the planner does not inline it (copying its expressions)
     greatest: str | None  # the many-argument maximum (None: the dialect has none)
+    arrays: bool = False  # constant arrays indexed per row (a lookup table instead of a CASE)
+
+    def lookup(self, values: list[str], index: str) -> str:
+        """The ``index``-th (0-based) of ``values``: an array element where the dialect has arrays."""
+        return f"(ARRAY[{', '.join(values)}])[{index} + 1]"
 
     def num(self, value: float) -> str:
         """A double literal that parses back to exactly ``value`` (finite only)."""
@@ -65,7 +70,14 @@ _DIALECTS = {
         "sqlite", "REAL", "TEXT", nan_is_null=False, typed_literals=False, fence="LIMIT -1 OFFSET 0", greatest="max"
     ),
     "duckdb": Dialect(
-        "duckdb", "DOUBLE", "VARCHAR", nan_is_null=True, typed_literals=False, fence="", greatest="GREATEST"
+        "duckdb",
+        "DOUBLE",
+        "VARCHAR",
+        nan_is_null=True,
+        typed_literals=False,
+        fence="",
+        greatest="GREATEST",
+        arrays=True,
     ),
     "postgres": Dialect(
         "postgres",

@@ -85,6 +85,29 @@ class GbmSql:
             i = j + 1
         return case(branches, "0")  # pragma: no cover - the loop always returns
 
+    def _bin_expr(self, f: int) -> str:
+        """The engine's global bin of feature ``f`` (``trees.bin_matrix``): for a number the count
+        of breakpoints below it (NULL: after them all, ``nan_bin``); for a category its position
+        among the listed categories, else the "rest" bin."""
+        b, feat, d = self.fast.bins, self.spec.features[f], self.d
+        col = self.inputs[feat.name]
+        if b.categorical[f]:
+            rest = int(b.n_cats[f])
+            branches = [(f"{col} = {d.str_(lv)}", str(pos)) for pos, lv in enumerate(feat.levels) if pos < rest]
+            return case(branches, str(rest))
+        if feat.kind == "categorical":
+            raise BundleError(f"the GBM splits categorical feature {feat.name!r} as a number; it cannot be exported")
+        bp = b.breakpoints[f]
+        branches = [(f"{col} IS NULL", str(int(b.nan_bin[f])))]
+        branches += [(f"{col} <= {d.num(t)}", str(i)) for i, t in enumerate(bp)]
+        return case(branches, str(len(bp)))
+
+    def bin_columns(self) -> list[tuple[str, str]]:
+        """With array lookups: each used feature's bin, once (``_cg_bin<f>``); else nothing."""
+        if not self.d.arrays:
+            return []
+        return [(f"_cg_bin{f}", self._bin_expr(f)) for f in self.used_features()]
+
     def cell_columns(self) -> list[tuple[str, str]]:
         c = self.cells
         out = []
@@ -95,7 +118,10 @@ class GbmSql:
                 f = int(c.used_feat[u])
                 size = self.fast.bins.n_bins(f)
                 lut = c.lut[int(c.lut_start[u]) : int(c.lut_start[u]) + size]
-                terms.append(self._offset_expr(f, lut))
+                if self.d.arrays:
+                    terms.append(self.d.lookup([str(int(v)) for v in lut], ident(f"_cg_bin{f}")))
+                else:
+                    terms.append(self._offset_expr(f, lut))
             out.append((f"_cg_cell{g}", " + ".join(f"({t})" for t in terms) if terms else "0"))
         return out
 
@@ -138,6 +164,8 @@ class GbmSql:
             uniq.setdefault(float(v), []).append(i)
         if len(uniq) == 1:
             return d.num(float(vals[0]))
+        if d.arrays:
+            return d.lookup([d.num(float(v)) for v in vals], cell)
         # The most common value is the default; the others list their cells.
         default = max(uniq, key=lambda v: len(uniq[v]))
         branches = [

@@ -299,6 +299,9 @@ class _Query:
             from credit_grading.export.gbm_sql import GbmSql
 
             gbm_sql = GbmSql(m.gbm, d, self.inputs, self.max_depth)
+            bins = gbm_sql.bin_columns()
+            if bins:
+                layers.add(bins)  # the cells read the bins
             step2 += gbm_sql.cell_columns()
         masks, rule_layers, state, decided = self._rule_layers()
         step2 += masks
