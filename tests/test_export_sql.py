@@ -261,3 +261,13 @@ def test_postgres_and_ansi_text_run_in_duckdb_equal_engine(dialect, bundle, card
         text = sql_text(b, dialect_name=dialect)
         assert ("GREATEST(" in text) == (dialect == "postgres")
         _compare(_engine(b, df), con.execute(text).df(), b)
+
+
+def test_rule_on_a_dated_list_is_refused_by_name(card_bundle):
+    from credit_grading.config.grading import Action, Condition, OverrideRule
+
+    rule = OverrideRule(id="listed", when=Condition(item="list:r120000_serious_untrustworthy", eq=1),
+                        then=Action(tier="D"))  # fmt: skip
+    b = replace(card_bundle, model=replace(card_bundle.model, overrides=(*card_bundle.model.overrides, rule)))
+    with pytest.raises(CreditGradingError, match=r"rule 'listed' reads list 'r120000_serious_untrustworthy'"):
+        sql_text(b, dialect_name="duckdb")

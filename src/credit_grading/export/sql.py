@@ -171,6 +171,8 @@ class _Query:
     # ------------------------------------------------------------------ rules
     def _predicate(self, c: Condition, rule: str) -> str:
         d = self.d
+        if getattr(c, "list", None) is not None:  # the {list: name} form, where the config has it
+            self._item_kind(f"list:{c.list}", rule)
         if c.all is not None:
             return "(" + " AND ".join(self._predicate(x, rule) for x in c.all) + ")"
         if c.any is not None:
@@ -205,8 +207,9 @@ class _Query:
             out.append(str(v))
         return out
 
-    def _rule_layers(self) -> tuple[list[tuple[str, str]], list[list[tuple[str, str]]]]:
-        """Rule masks (one layer), then one layer per rule moving the state (``Grader.grade``)."""
+    def _rule_layers(self) -> tuple[list[tuple[str, str]], list[list[tuple[str, str]]], str, str]:
+        """Rule masks (one layer), then one layer per rule moving the state (``Grader.grade``; its
+        actions, as the grader resolves them for this scale); and the final state and decider."""
         m = self.model
         grader = Grader(m.scale, m.overrides, features=tuple(self._decider_features()))
         k = m.scale.n_grades
