@@ -236,3 +236,13 @@ def test_a_catalogue_given_as_object_or_file_is_used_as_drafted(card, data, tmp_
     np.testing.assert_array_equal(given.points(X), card.points(X))
     with pytest.raises(DataError, match=r"X lacks the catalogue's feature column\(s\) \['noise'\]"):
         ScorecardClassifier(catalogue=card.catalogue_).fit(X.drop(columns="noise"), y)
+
+
+def test_fitted_on_an_array_a_named_frame_is_read_by_position_with_scikit_learns_warning():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(2000, 2))
+    y = (rng.random(2000) < 1 / (1 + np.exp(-2 * X[:, 0]))).astype(int)
+    card = ScorecardClassifier().fit(X, y)
+    with pytest.warns(UserWarning, match="X has feature names, but ScorecardClassifier was fitted without"):
+        proba = card.predict_proba(pd.DataFrame(X, columns=["a", "b"]))
+    np.testing.assert_array_equal(proba, card.predict_proba(X))

@@ -72,17 +72,17 @@ class _CreditClassifier(ClassifierMixin, BaseEstimator):
 
     def _frame(self, X, *, reset: bool) -> pd.DataFrame:
         """``X`` as a DataFrame with the column names the model knows."""
-        if isinstance(X, pd.DataFrame) and all(isinstance(c, str) for c in X.columns):
+        named = isinstance(X, pd.DataFrame) and all(isinstance(c, str) for c in X.columns)
+        if named and (reset or hasattr(self, "feature_names_in_")):
             validate_data(self, X, reset=reset, skip_check_array=True)
             if X.shape[0] == 0:
                 raise DataError(f"Found array with 0 sample(s) (shape={X.shape}) while a minimum of 1 is required.")
             if X.shape[1] == 0:
                 raise DataError(f"0 feature(s) (shape={X.shape}) while a minimum of 1 is required.")
             return X
-        if not reset and hasattr(self, "feature_names_in_") and not isinstance(X, pd.DataFrame):
-            validate_data(self, X, reset=False, skip_check_array=True)  # warns: fitted with names
         arr = check_array(X, dtype="numeric", ensure_all_finite="allow-nan")
-        validate_data(self, arr, reset=reset, skip_check_array=True)
+        # Predicting, the input as given: scikit-learn's warnings when names were, or were not, fitted.
+        validate_data(self, arr if reset else X, reset=reset, skip_check_array=True)
         if not reset and hasattr(self, "feature_names_in_"):
             return pd.DataFrame(arr, columns=list(self.feature_names_in_))
         return pd.DataFrame(arr, columns=[f"x{j}" for j in range(arr.shape[1])])
