@@ -195,3 +195,25 @@ def test_the_list_form_of_a_condition_reads_the_lists_column(bundle, data):
     assert np.flatnonzero(condition_mask(cond, apply_memberships(d, m, **KEYS), rule="r")).tolist() == [3]
     with pytest.raises(ConfigError, match="override rule 'r' names list 'tianjin_serious'"):
         condition_mask(cond, d, rule="r")
+
+
+def test_explain_takes_a_memberships_file_and_the_report_shows_the_listing(bundle, tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    reg = generate_registry(300, seed=92, as_of="2025-12-31").table.to_pandas()
+    reg.to_csv(tmp_path / "reg.csv", index=False)
+    base, _ = decide(bundle.model, validate_table(reg, bundle_schema(bundle)).data)
+    code = base.loc[(base["tier"].astype(str) == "A") & base["override"].isna(), "uscc"].iloc[0]
+    _mem([[code, "dishonest_debtor", "某市中级人民法院", "2025-03-01", None]]).to_csv(tmp_path / "m.csv", index=False)
+    args = [sys.executable, "-m", "credit_grading.cli", "explain", "--model", str(bundle.path), "--input",
+            str(tmp_path / "reg.csv"), "--id", code, "--out", str(tmp_path / "out"), "--lists", str(tmp_path / "m.csv")]  # fmt: skip
+    res = subprocess.run(args, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stdout + res.stderr
+    doc = json.loads((tmp_path / "out" / f"{code}.json").read_text(encoding="utf-8"))
+    assert doc["decision"]["tier"] == "D" and doc["decision"]["override"]["rule"] == "dishonest_debtor"
+    assert [(m["list"], m["start"], m["status"]) for m in doc["data"]["lists"]] == [
+        ("dishonest_debtor", "2025-03-01", "active")
+    ]
+    assert "某市中级人民法院" in (tmp_path / "out" / f"{code}.html").read_text(encoding="utf-8")

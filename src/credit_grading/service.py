@@ -22,6 +22,7 @@ from credit_grading.config import DatasetConfig
 from credit_grading.engine.model import CompiledModel
 from credit_grading.grading.decide import decide
 from credit_grading.grading.manual import ManualOverrides
+from credit_grading.lists import Memberships, apply_memberships
 from credit_grading.registry.schema import RegistrySchema
 from credit_grading.registry.validate import ValidationResult, validate_table
 
@@ -58,10 +59,14 @@ class BundleGrader:
         manual: ManualOverrides | None = None,
         carry: tuple[str, ...] = (),
         source: str = "the input table",
+        lists: Memberships | None = None,
     ) -> GradedChunk:
-        """Validate and grade ``table``; rows numbered from ``row_offset + 1``."""
+        """Validate and grade ``table``; rows numbered from ``row_offset + 1``. ``lists``: dated list
+        memberships, joined by key at each row's as-of date for the override rules that name a list."""
         res = validate_table(table, self.schema, row_offset=row_offset, source=source)
-        data = res.data
+        data = apply_memberships(
+            res.data, lists, id_column=self.schema.id_column, as_of_column=self.schema.as_of_column
+        )
         graded, _ = decide(
             self.bundle.model,
             data,

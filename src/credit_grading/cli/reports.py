@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from credit_grading.cli import ConfigOpt, ModelOpt, app, err, esc, load_model, out
+from credit_grading.cli.supervision import ListsOpt, read_lists
 from credit_grading.exceptions import CreditGradingError
 
 
@@ -53,6 +54,7 @@ def explain(
     reasons: Annotated[int, typer.Option("--reasons", min=1, max=20, help="Reasons per report.")] = 5,
     config: ConfigOpt = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show MLflow's own messages.")] = False,
+    lists: ListsOpt = None,
 ) -> None:
     """Write a decision report (HTML and/or JSON) for each selected entity."""
     from credit_grading.bundle import sha256_file
@@ -64,9 +66,14 @@ def explain(
         raise CreditGradingError(f"--tier must be one of A, B, C, D, M; got {tier!r}")
     bundle = load_model(model, config, verbose=verbose)
     t0 = time.perf_counter()
-    table, _ = read_registry_table(input_path, bundle_schema(bundle))
-    res = explain_table(bundle, table, ids=ids or None, tier=tier, all_rows=all_rows, reasons=reasons)
-    docs = decision_documents(res, reasons=reasons, input_path=str(input_path), input_sha256=sha256_file(input_path))
+    schema = bundle_schema(bundle)
+    table, _ = read_registry_table(input_path, schema)
+    memberships = read_lists(lists, schema.id_column)
+    res = explain_table(
+        bundle, table, ids=ids or None, tier=tier, all_rows=all_rows, reasons=reasons, lists=memberships
+    )
+    docs = decision_documents(res, reasons=reasons, input_path=str(input_path), input_sha256=sha256_file(input_path),
+                              lists=memberships)  # fmt: skip
     written = write_reports(docs, out_dir, fmt.value)
     out.print(
         f"{len(docs):,} decision report(s), {len(written):,} file(s) in {esc(out_dir)} "

@@ -23,6 +23,7 @@ from credit_grading.bundle import Bundle
 from credit_grading.catalogue import ItemType
 from credit_grading.engine.scorecard import CompiledScorecard
 from credit_grading.exceptions import DataError
+from credit_grading.lists import Memberships
 from credit_grading.service import BundleGrader
 
 
@@ -87,15 +88,17 @@ def explain_table(
     all_rows: bool = False,
     reasons: int = 5,
     ids: str | list[str] | None = None,
+    lists: Memberships | None = None,
 ) -> ExplainResult:
     """Grade ``table`` and explain the selected entities (by id — ``ids``, or ``uscc`` for
-    unified social credit codes — by final tier, or all)."""
+    unified social credit codes — by final tier, or all); ``lists``: dated list memberships the
+    override rules read (:func:`credit_grading.lists.apply_memberships`)."""
     uscc = ids if ids is not None else uscc
     grader = BundleGrader(bundle, reasons=reasons)
     label = grader.schema.id_label
     if sum(x is not None and x is not False for x in (uscc, tier, all_rows or None)) != 1:
         raise DataError(f"choose the entities to explain: a {label}, a tier, or all")
-    chunk = grader.grade(table)
+    chunk = grader.grade(table, lists=lists)
     graded = chunk.graded.reset_index(drop=True)
     data = chunk.validation.data.reset_index(drop=True)
     idc = grader.schema.id_column
