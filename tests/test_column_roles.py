@@ -147,7 +147,7 @@ def test_german_credit_from_its_raw_csv_end_to_end(tmp_path):
     # Small data: the GBM's leaves fit 600 training rows, cross-validation runs, the champion is
     # chosen on it, and every held-out figure has its interval.
     gbm = json.loads((tmp_path / "bundle" / "gbm.json").read_text())
-    assert gbm["params"]["min_data_in_leaf"] == 20 and "600 training rows" in gbm["meta"]["defaults"]["reason"]
+    assert gbm["params"]["min_data_in_leaf"] == 30 and "600 training rows" in gbm["meta"]["defaults"]["reason"]
     assert ev["cv"]["ran"] and ev["cv"]["rows"] == 800 and ev["champion_choice"]["basis"] == "cross-validated mean AUC"
     assert all(ev["test"][m]["auc_ci"][0] < ev["test"][m]["auc"] < ev["test"][m]["auc_ci"][1] for m in aucs)
     rep = json.loads((tmp_path / "bundle" / "validation_report.json").read_text())

@@ -163,4 +163,9 @@ def test_train_prints_intervals_and_cv_and_the_report_carries_them(tmp_path):
 
     assert training_evidence(load_bundle(tmp_path / "b")) == tr
     gbm = json.loads((tmp_path / "b" / "gbm.json").read_text())
-    assert gbm["meta"]["defaults"]["chosen"]["min_data_in_leaf"] == gbm["params"]["min_data_in_leaf"] == 20
+    assert gbm["meta"]["defaults"]["chosen"]["min_data_in_leaf"] == gbm["params"]["min_data_in_leaf"] == 45
+    # The manifest's config records the values used (as MLflow's params do); null meant "from the rows".
+    manifest = json.loads((tmp_path / "b" / "manifest.json").read_text())
+    assert (
+        manifest["config"]["gbm"]["min_data_in_leaf"] == 45 and manifest["config"]["model"]["name"] == "small_registry"
+    )

@@ -35,10 +35,11 @@ def config_with(**sections):
 def test_gbm_defaults_scale_with_the_training_rows():
     big, why = size_defaults(40_000)
     assert big == {"min_data_in_leaf": 200, "num_leaves": 4, "learning_rate": 0.1, "early_stopping_rounds": 50}
-    assert "large-data defaults" in why and size_defaults(10_000)[0] == big
-    assert size_defaults(600)[0] == {"min_data_in_leaf": 20, "num_leaves": 4, "learning_rate": 0.05,
+    assert "large-data defaults" in why and size_defaults(4_000) == (big, why.replace("40,000", "4,000"))
+    assert size_defaults(600)[0] == {"min_data_in_leaf": 30, "num_leaves": 4, "learning_rate": 0.05,
                                      "early_stopping_rounds": 100}  # fmt: skip
-    assert size_defaults(6_400)[0]["min_data_in_leaf"] == 100
+    assert size_defaults(3_000)[0] == {"min_data_in_leaf": 150, "num_leaves": 4, "learning_rate": 0.1,
+                                       "early_stopping_rounds": 50}  # fmt: skip
     assert size_defaults(60)[0]["num_leaves"] == 2  # 60 rows cannot fill 4 leaves of 20
     # Monotone in the rows: more rows never give smaller leaves or a faster-learning model's patience.
     leafs = [size_defaults(n)[0]["min_data_in_leaf"] for n in (100, 1_000, 5_000, 9_999, 10_000, 10**6)]
@@ -50,7 +51,7 @@ def test_a_value_the_user_sets_is_kept_and_the_bundle_says_what_was_chosen_and_w
     used, record = resolved_params(cfg, 900)
     assert used == {"min_data_in_leaf": 35, "num_leaves": 4, "learning_rate": 0.05, "early_stopping_rounds": 100}
     assert record["chosen"] == {"num_leaves": 4, "learning_rate": 0.05, "early_stopping_rounds": 100}
-    assert record["rows_train"] == 900 and "900 training rows (fewer than 10,000)" in record["reason"]
+    assert record["rows_train"] == 900 and "900 training rows: leaves of at least rows/20 = 45 rows" in record["reason"]
     all_set = config_with(
         gbm={"min_data_in_leaf": 35, "num_leaves": 8, "learning_rate": 0.2, "early_stopping_rounds": 7}
     )
@@ -61,13 +62,13 @@ def test_a_value_the_user_sets_is_kept_and_the_bundle_says_what_was_chosen_and_w
     rows = validate_table(generate_registry(1_200, seed=2).table, RegistrySchema.from_config(cfg)).data
     gbm = GbmModel(cfg).fit(rows.iloc[:900], rows.iloc[900:])
     spec = gbm.spec_
-    assert spec.params["min_data_in_leaf"] == 20 and spec.params["learning_rate"] == 0.05
+    assert spec.params["min_data_in_leaf"] == 45 and spec.params["learning_rate"] == 0.05
     assert spec.params["early_stopping_rounds"] == 100 and spec.params["num_leaves"] == 4
     d = json.loads(spec.to_json())
-    assert d["meta"]["defaults"]["chosen"]["min_data_in_leaf"] == 20
+    assert d["meta"]["defaults"]["chosen"]["min_data_in_leaf"] == 45
     assert "900 training rows" in d["meta"]["defaults"]["reason"]
     # The booster really was trained with them (LightGBM's own text says so).
-    assert "[min_data_in_leaf: 20]" in spec.model_text and "[learning_rate: 0.05]" in spec.model_text
+    assert "[min_data_in_leaf: 45]" in spec.model_text and "[learning_rate: 0.05]" in spec.model_text
 
 
 # ---------------------------------------------------------------- the champion

@@ -58,6 +58,20 @@ def raw_sample(path: Path | str, schema: RegistrySchema, rows: int = 50) -> pd.D
     return pd.DataFrame(cols)
 
 
+def config_record(config: Config, result: TrainingResult) -> dict:
+    """The config as the bundle's manifest records it: as given, with what training settled left
+    unset filled in — the model's name and the GBM parameters chosen from the data's size (why
+    they were chosen is in ``gbm.json``, ``meta.defaults``)."""
+    d = config.model_dump(mode="json")
+    d["model"]["name"] = result.model.name
+    gbm = result.model.gbm
+    if gbm is not None:
+        for key in ("num_leaves", "learning_rate", "early_stopping_rounds", "min_data_in_leaf"):
+            if d["gbm"].get(key) is None and key in gbm.params:
+                d["gbm"][key] = gbm.params[key]
+    return d
+
+
 def bundle_reports(result: TrainingResult) -> dict[str, str]:
     """The human-readable reports stored in a bundle beside its specs."""
     from credit_grading.reports.tables import binning_frame, points_frame
@@ -142,7 +156,7 @@ def _train_pipeline(
         result.model,
         policy=policy or load_policy(),
         catalogue=config.load_catalogue(),
-        config=config.model_dump(mode="json"),
+        config=config_record(config, result),
         training_data=fingerprint,
         reports=bundle_reports(result),
         overwrite=overwrite,
