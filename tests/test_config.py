@@ -137,3 +137,29 @@ def builtin_text(name):
     from credit_grading._resources import builtin_config
 
     return builtin_config(name).read_text(encoding="utf-8")
+
+
+def test_small_data_settings_default_to_automatic_and_are_checked(config, tmp_path):
+    g = config.gbm
+    assert (g.num_leaves, g.learning_rate, g.early_stopping_rounds, g.min_data_in_leaf) == (None,) * 4
+    assert str(config.model.champion) == "auto" and config.model_name == "credit_grading"
+    cv = config.evaluation.cv
+    assert (str(cv.mode), cv.folds, cv.repeats, cv.max_rows) == ("auto", 5, 3, 5_000)
+    assert str(config.grading.fit.grades) == "auto" and str(config.grading.fit.sample) == "auto"
+    p = write(
+        tmp_path,
+        """
+        dataset: {catalogue: builtin}
+        model: {champion: best}
+        evaluation: {cv: {folds: 1, mode: sometimes}}
+        grading: {fit: {grades: many, sample: train}}
+        """,
+    )
+    with pytest.raises(ConfigError) as exc:
+        load_config(p)
+    msg = str(exc.value)
+    assert "5 problem(s)" in msg
+    for key in ("model.champion", "evaluation.cv.folds", "evaluation.cv.mode", "grading.fit.grades",
+                "grading.fit.sample"):  # fmt: skip
+        assert key in msg
+    assert "'auto'" in msg and "'oof'" in msg

@@ -63,6 +63,9 @@ def test_stratified_split_of_one_snapshot(config, oot_data):
     s = split_frame(one, config)
     assert s.method == "stratified"
     assert len(s.test) == pytest.approx(0.2 * len(one), abs=2)
+    # The results table is titled by the split: never "out of time" on a random split.
+    assert s.test_label == "Held-out test (stratified: valid 20%, test 20%)"
+    assert split_frame(oot_data, config).test_label.startswith("Out-of-time test (out of time: train and valid")
     forced = config.model_copy(update={"split": config.split.model_copy(update={"method": "time"})})
     with pytest.raises(DataError, match="at least two snapshots"):
         split_frame(one, forced)
