@@ -12,6 +12,14 @@ rows: the engine from the Arrow table as read from Parquet (numeric columns and
 dictionary-encoded categoricals), optbinning from a pandas DataFrame. Printed: rows/s of
 each, their ratio, the largest absolute difference, and the cost of adding top-3 reasons.
 Every timing is the best of ``--repeat`` runs.
+
+Then the inputs users pass (issue #18, decision 5): the same rows written to Parquet as plain
+strings (no dictionary encoding, as files from elsewhere are) and read with
+``pandas.read_parquet`` (pandas ``str`` columns), the same frame with its text as pandas
+categoricals and as object columns, and the Arrow table (dictionaries): the engine on each,
+timed interleaved (best of ``--repeat``), the scores checked identical. Printed with their
+targets: pandas ``str`` / categoricals (≤ ×1.3) and optbinning ``Scorecard.score`` on the
+plain ``read_parquet`` frame / the engine on it (≥ ×30).
 """
 
 from __future__ import annotations
@@ -27,7 +35,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from _timing import best_of
+from _timing import best_of, timed
 from credit_grading.binning.fit import training_frame
 from credit_grading.catalogue import ItemType
 from credit_grading.config import load_config
@@ -41,6 +49,66 @@ def with_age(table: pa.Table) -> pa.Table:
     """Add the derived firm_age_years (as registry validation does) to a raw table."""
     days = pc.subtract(pc.cast(table["as_of"], pa.int32()), pc.cast(table["established_on"], pa.int32()))
     return table.append_column("firm_age_years", pc.divide(pc.cast(days, pa.float64()), 365.25))
+
+
+def interleaved(repeat: int, fns: dict) -> dict[str, float]:
+    """Best seconds of each callable over ``repeat`` rounds, the callables taking turns in each
+    round (so a busy spell on a shared machine hits them alike)."""
+    best = dict.fromkeys(fns, float("inf"))
+    for _ in range(repeat):
+        for name, fn in fns.items():
+            best[name] = min(best[name], timed(fn)[1])
+    return best
+
+
+def verdict(ratio: float, target: float, at_least: bool) -> str:
+    ok = ratio >= target if at_least else ratio <= target
+    return f"(target {'≥' if at_least else '≤'} x{target:g}: {'met' if ok else 'NOT met'})"
+
+
+def user_inputs(engine, ob, items, table: pa.Table, tmp: Path, n: int, repeat: int) -> None:
+    """The engine on what users pass: pandas str from a plain Parquet file, categoricals,
+    objects, Arrow dictionaries; and optbinning on the plain frame."""
+    import pandas as pd
+
+    plain_path = tmp / f"plain{n}.parquet"
+    plain = table.cast(
+        pa.schema([pa.field(f.name, pa.string()) if pa.types.is_dictionary(f.type) else f for f in table.schema])
+    )
+    pq.write_table(plain, plain_path)
+    frame = pd.read_parquet(plain_path)
+    text = [c for c in engine.feature_names if frame[c].dtype == "str"]
+    inputs = {
+        "pandas str (read_parquet)": frame,
+        "pandas categorical": frame.astype(dict.fromkeys(text, "category")),
+        "pandas object": frame.astype(dict.fromkeys(text, object)),
+        "Arrow dictionaries": table,
+    }
+    print(f"\nthe engine on inputs users pass ({len(text)} text features of {len(engine.feature_names)}; "
+          f"interleaved, best of {repeat}):")  # fmt: skip
+    ref = engine.score(inputs["pandas categorical"], reasons=3)
+    for name, data in inputs.items():
+        got = engine.score(data, reasons=3)
+        same = np.array_equal(got.score, ref.score) and np.array_equal(got.reason_index, ref.reason_index)
+        if not same:
+            raise SystemExit(f"{name}: scores differ from the categoricals'")
+    best = interleaved(repeat, {k: (lambda d=d: engine.score(d, points=False)) for k, d in inputs.items()})
+    for name, t in best.items():
+        print(f"  {name:28s} {t:6.3f} s  {n / t / 1e6:5.2f} M rows/s  (scores identical)")
+    ratio = best["pandas str (read_parquet)"] / best["pandas categorical"]
+    print(f"  pandas str / categoricals: x{ratio:.2f} {verdict(ratio, 1.3, at_least=False)}")
+    if ob is None:
+        return
+    t0 = time.perf_counter()
+    try:
+        ref_ob = ob.score(frame[[i.id for i in items]])
+    except Exception:  # optbinning refuses a column kind: give it what it expects
+        ref_ob = ob.score(training_frame(frame, items))
+    t_ob = time.perf_counter() - t0
+    diff = float(np.max(np.abs(ref_ob - ref.score)))
+    speed = t_ob / best["pandas str (read_parquet)"]
+    print(f"  optbinning Scorecard.score on the read_parquet frame: {t_ob:6.3f} s (one run); "
+          f"engine x{speed:.1f} {verdict(speed, 30, at_least=True)}; max |diff| {diff:.2e}")  # fmt: skip
 
 
 def main() -> None:
@@ -105,6 +173,8 @@ def main() -> None:
                 f"(reasons add {100 * (t_reasons / t_points - 1):.0f}% to score + points; "
                 f"{100 * (t_reasons_only / t_total - 1):.0f}% to the total score alone)"
             )
+            user_inputs(engine, ob if n <= args.skip_optbinning_above else None, items, table, Path(tmp), n,
+                        args.repeat)  # fmt: skip
             if n > args.skip_optbinning_above:
                 continue
             frame = training_frame(table, items)

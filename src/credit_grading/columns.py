@@ -159,13 +159,16 @@ class Columns:
             return raw, None
         return self.numeric(name), None
 
-    def text(self, name: str) -> pa.Array | None:
-        """The column as one Arrow string array when it holds text, read without a copy of
-        each value into a Python object: an Arrow string column as it is, a pandas string
-        column (``str`` / ``string[pyarrow]``, what ``read_csv`` and ``read_parquet`` give)
-        through its Arrow array. ``None`` for anything else (numbers, dictionaries and
-        categoricals, object columns)."""
-        raw = self._raw(name)
+    def text_chunks(self, name: str) -> list[pa.Array] | None:
+        """The column as Arrow string arrays (its chunks, not copied) when it holds text, read
+        without a copy of each value into a Python object: an Arrow string column as it is, a
+        pandas string column (``str`` / ``string[pyarrow]``, what ``read_csv`` and
+        ``read_parquet`` give) through its Arrow array. ``None`` for anything else (numbers,
+        dictionaries and categoricals, object columns)."""
+        if self._kind == "arrow":
+            col = self._data.column(name)
+            return list(col.chunks) if _is_arrow_text(col.type) else None
+        raw = self._data[name]
         if isinstance(raw, pd.Series):
             dtype = raw.dtype
             arrow_backed = (isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow") or (
@@ -174,11 +177,20 @@ class Columns:
             if not arrow_backed:
                 return None
             raw = pa.array(raw.array)
-            if isinstance(raw, pa.ChunkedArray):
-                raw = raw.chunk(0) if raw.num_chunks == 1 else raw.combine_chunks()
+        if isinstance(raw, pa.ChunkedArray) and _is_arrow_text(raw.type):
+            return list(raw.chunks)
         if isinstance(raw, pa.Array) and _is_arrow_text(raw.type):
-            return raw
+            return [raw]
         return None
+
+    def text(self, name: str) -> pa.Array | None:
+        """The column as one Arrow string array when it holds text (see :meth:`text_chunks`)."""
+        chunks = self.text_chunks(name)
+        if chunks is None:
+            return None
+        if len(chunks) == 1:
+            return chunks[0]
+        return pa.chunked_array(chunks, type=chunks[0].type).combine_chunks() if chunks else None
 
     def categorical(self, name: str) -> tuple[np.ndarray, list[object]]:
         """The column as integer codes (-1 for missing) into a list of distinct levels."""

@@ -111,10 +111,12 @@ def text_word(words, s, e, w):  # pragma: no cover - compiled
 def text_key(words, s, e):  # pragma: no cover - compiled
     # The first and the last eight bytes of the string at bytes s..e (zero-padded; the last
     # word is 0 for a string of at most eight bytes): with the length, they are the whole
-    # string when it has at most 16 bytes. Branch-free.
+    # string when it has at most 16 bytes. Branch-free: the mask of the first n bytes is
+    # (2^(4n))^2 - 1, which wraps to all ones for n = 8.
     n = e - s
-    head = text_word(words, s, e, 0) if n > 0 else np.uint64(0)
-    tail = load_word(words, max(e - 8, 0)) if n > 8 else np.uint64(0)
+    half = np.uint64(1) << np.uint64(4 * min(n, 8))
+    head = load_word(words, s) & (half * half - np.uint64(1))
+    tail = load_word(words, max(e - 8, 0)) & (np.uint64(0) - np.uint64(n > 8))
     return head, tail
 
 

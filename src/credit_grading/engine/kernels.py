@@ -62,7 +62,7 @@ MAX_TEXT_LEVELS = 256
 
 
 def encode_text(array) -> tuple[np.ndarray, list[str]] | None:
-    """Codes (int32, -1 for null) of an Arrow string array into its distinct strings, listed
+    """Codes (int16, -1 for null) of an Arrow string array into its distinct strings, listed
     in order of first appearance — what ``pyarrow.compute.dictionary_encode`` gives, several
     times faster for a column of few levels. ``None`` when the column has more than
     ``MAX_TEXT_LEVELS`` distinct strings (encode it with pyarrow then)."""
@@ -72,7 +72,7 @@ def encode_text(array) -> tuple[np.ndarray, list[str]] | None:
     bufs = array.buffers()
     wide = pa.types.is_large_string(array.type)
     offsets = np.frombuffer(bufs[1], dtype=np.int64 if wide else np.int32)[array.offset : array.offset + n + 1]
-    codes = np.empty(n, dtype=np.int32)
+    codes = np.empty(n, dtype=np.int16)  # MAX_TEXT_LEVELS fit
     if n == 0:
         return codes, []
     base, end = int(offsets[0]), int(offsets[-1])
