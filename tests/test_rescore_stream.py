@@ -18,6 +18,7 @@ from credit_grading.batch import rescore
 from credit_grading.exceptions import DataError
 from credit_grading.registry.validate import validate_table
 from credit_grading.service import BundleGrader
+from credit_grading.storage import sha256_file
 from credit_grading.synth import generate_registry
 
 
@@ -175,5 +176,6 @@ def test_a_resumed_run_still_rejects_repeats_of_keys_graded_before_the_checkpoin
     assert again["reject_reasons"] == full["reject_reasons"]
     assert (tmp_path / "g.csv").read_bytes() == (tmp_path / "ref.csv").read_bytes()
     assert out.read_bytes() == ref.read_bytes()
+    assert again["output_sha256"] == full["output_sha256"] == sha256_file(out)  # hashed as written, resumed too
     meta = pq.ParquetFile(out).metadata
     assert meta.num_row_groups == 9 and meta.num_rows == full["rows_graded"]

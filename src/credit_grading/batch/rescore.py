@@ -56,7 +56,6 @@ from credit_grading.storage import (
     check_distinct,
     check_writable,
     describe_os_error,
-    sha256_file,
     write_atomic,
 )
 
@@ -236,8 +235,8 @@ class Rescorer:
         if not totals.chunks:
             raise DataError(f"{self.input} has no rows: there is nothing to grade")
         input_sha256 = input_hash.result()
-        sealed = writer.seal()
-        summary = self._summary(totals, time.perf_counter() - t0, input_sha256, sha256_file(sealed))
+        writer.seal()
+        summary = self._summary(totals, time.perf_counter() - t0, input_sha256, writer.sha256)
         # The run is recorded before its output appears, once: a run killed after recording
         # resumes to the same bytes and finds its record in the work directory.
         marker = self.work / "recorded.json"

@@ -31,7 +31,7 @@ import pyarrow.parquet as pq
 
 from credit_grading.csvsafe import write_csv
 from credit_grading.exceptions import DataError
-from credit_grading.storage import atomic_path, fsync_file, write_atomic
+from credit_grading.storage import atomic_path, write_atomic
 
 MAGIC = b"PAR1"
 _IPC = pa.ipc.IpcWriteOptions(compression=None)  # the rejects spool is short-lived: speed over size
@@ -78,12 +78,17 @@ class OutputWriter:
         self.offset = 0  # bytes of the partial file done (magic and complete row groups)
         self._metas: list[pq.FileMetaData] = []
         self._dict_cols: list[str] | None = None
+        self._stats_cols: list[str] = []
+        self._file_hash = hashlib.sha256()
+        self.sha256: str | None = None
 
     def resume(self, done: int, offset: int) -> None:
         """Start (``done`` = 0) or go on after the ``done`` chunks a checkpoint names, ``offset`` bytes."""
+        self._file_hash = hashlib.sha256()
         if done == 0:
             write_atomic(self.partial, MAGIC)
             self.offset = len(MAGIC)
+            self._file_hash.update(MAGIC)
             return
         metas = []
         for i in range(done):
@@ -100,10 +105,12 @@ class OutputWriter:
             raise DataError(
                 f"the partial output in {self.work} is shorter than its checkpoint says; pass --restart to start over"
             )
-        fd = os.open(self.partial, os.O_WRONLY)
+        fd = os.open(self.partial, os.O_RDWR)
         try:
             os.ftruncate(fd, offset)
             os.fsync(fd)
+            for at in range(0, offset, 1 << 22):  # the bytes done go into the output's sha256
+                self._file_hash.update(os.pread(fd, min(1 << 22, offset - at), at))
         finally:
             os.close(fd)
         self._metas, self.offset = metas, offset
@@ -123,13 +130,18 @@ class OutputWriter:
         if self._dict_cols is None:
             # Dictionary encoding only where the values repeat (labels, dates): scores, PDs and
             # reason values are all distinct, and trying a dictionary on them costs time for nothing.
+            # Min/max statistics only where a reader can skip row groups by them (dates, scores,
+            # PDs, reason values): ids and labels span their whole range in every row group, and
+            # their statistics cost as much as encoding the rest.
             self._dict_cols = [f.name for f in results.schema
                                if pa.types.is_dictionary(f.type) or pa.types.is_date(f.type)]  # fmt: skip
+            self._stats_cols = [f.name for f in results.schema
+                                if pa.types.is_floating(f.type) or pa.types.is_date(f.type)]  # fmt: skip
         start = self.offset
         fd = os.open(self.partial, os.O_WRONLY)
         with pa.OSFile(fd, "wb") as sink:  # owns fd from here on
             w = pq.ParquetWriter(sink, results.schema, compression=self.compression, use_dictionary=self._dict_cols,
-                                 write_statistics=True)  # fmt: skip
+                                 write_statistics=self._stats_cols)  # fmt: skip
             os.lseek(fd, start, os.SEEK_SET)  # after the magic, at the end of the last complete row group
             w.write_table(results, row_group_size=max(results.num_rows, 1))
             w.close()
@@ -139,7 +151,9 @@ class OutputWriter:
         try:
             os.ftruncate(fd, end)  # the one-row-group footer goes: the file's footer comes at the end
             os.fsync(fd)
-            sha = hashlib.sha256(os.pread(fd, end - start, start)).hexdigest()
+            written = os.pread(fd, end - start, start)
+            sha = hashlib.sha256(written).hexdigest()
+            self._file_hash.update(written)
         finally:
             os.close(fd)
         write_atomic(self._meta_path(number), _metadata_bytes(meta))
@@ -148,7 +162,8 @@ class OutputWriter:
         return sha
 
     def seal(self) -> Path:
-        """Append the footer (complete and on disk from here on); the partial file's path."""
+        """Append the footer (complete and on disk from here on); the partial file's path.
+        :attr:`sha256` is then the file's sha256."""
         if not self._metas:
             raise RuntimeError("no row group to seal")
         meta = pq.read_metadata(self._meta_path(0))  # a copy: the gathered one is not the first chunk's
@@ -162,7 +177,8 @@ class OutputWriter:
             os.fsync(fd)
         finally:
             os.close(fd)
-        fsync_file(self.partial)
+        self._file_hash.update(footer)
+        self.sha256 = self._file_hash.hexdigest()
         return self.partial
 
     def publish(self, chunks: int) -> None:
