@@ -23,8 +23,10 @@ class Engine(StrEnum):
 @app.command()
 def rescore(
     model: ModelOpt,
-    input_path: Annotated[Path, typer.Option("--input", "-i", help="Registry to grade (.parquet or .csv).")],
     output: Annotated[Path, typer.Option("--output", "-o", help="Result file (.parquet).")],
+    input_path: Annotated[
+        Path | None, typer.Option("--input", "-i", help="Registry to grade (.parquet or .csv).")
+    ] = None,
     rejects: Annotated[Path | None, typer.Option("--rejects", help="Write rejected rows here (.csv/.parquet).")] = None,
     previous: Annotated[
         Path | None, typer.Option("--previous", help="The previous grading: migration, and hysteresis when set.")
@@ -42,6 +44,27 @@ def rescore(
     spark_master: Annotated[
         str, typer.Option("--spark-master", help="Spark master URL for --engine spark.")
     ] = "local[2]",
+    input_table: Annotated[
+        str | None,
+        typer.Option("--input-table", help="With --engine spark: read this catalog table instead of --input."),
+    ] = None,
+    spark_partitions: Annotated[
+        int | None, typer.Option("--spark-partitions", min=1, help="With --engine spark: spread the rows over N tasks.")
+    ] = None,
+    spark_batch_rows: Annotated[
+        int | None,
+        typer.Option(
+            "--spark-batch-rows", min=1, help="With --engine spark: rows per Arrow batch (maxRecordsPerBatch)."
+        ),
+    ] = None,
+    spark_conf: Annotated[
+        list[str] | None,
+        typer.Option("--spark-conf", help="With --engine spark: a Spark setting key=value (repeatable)."),
+    ] = None,
+    single_file: Annotated[
+        bool,
+        typer.Option("--single-file", help="With --engine spark: write one Parquet file, not a dataset by as-of date."),
+    ] = False,
     restart: Annotated[bool, typer.Option("--restart", help="Ignore a checkpoint left by an earlier run.")] = False,
     compression: Annotated[
         str, typer.Option("--compression", help="Parquet compression: lz4 (fast), zstd (small), snappy, gzip, none.")
@@ -69,33 +92,47 @@ def rescore(
     from credit_grading.batch.progress import Progress
     from credit_grading.storage import check_writable
 
+    spark_only = [name for name, given in (("--input-table", input_table), ("--spark-partitions", spark_partitions),
+                                           ("--spark-batch-rows", spark_batch_rows), ("--spark-conf", spark_conf),
+                                           ("--single-file", single_file)) if given]  # fmt: skip
+    if engine is Engine.local and spark_only:
+        raise CreditGradingError(f"{', '.join(spark_only)} work with --engine spark only")
+    if engine is Engine.spark and restart:
+        raise CreditGradingError("--restart is for the local engine's checkpoints: a Spark job has none (Spark "
+                                 "retries failed tasks itself; a failed job leaves nothing behind)")  # fmt: skip
+    if (input_path is None) == (input_table is None):
+        raise CreditGradingError("give the registry to grade with --input FILE (or, with --engine spark, "
+                                 "--input-table NAME): one of the two")  # fmt: skip
     bundle = load_model(model, config, verbose=verbose)
     t0 = time.perf_counter()
-    if engine is Engine.local:  # the run log is appended at the end: its location must be writable now
-        from credit_grading.runlog import default_path
+    from credit_grading.runlog import default_path
 
-        check_writable(audit_db or default_path(), "the audit database")
+    check_writable(audit_db or default_path(), "the audit database")  # the run log is appended at the end
+    source = str(input_path) if input_path is not None else f"table:{input_table}"
+
+    def record(summary: dict) -> dict:  # the run log gets the run before its output appears
+        from credit_grading.runlog import append_run, run_record
+
+        rec = run_record(summary, kind="rescore", bundle_path=str(bundle.path), input_path=source)
+        if input_path is None:
+            rec["input_path"] = source  # a table's name, not a path
+        return {"audit_seq": append_run(rec, audit_db)["seq"]}
+
+    options = RescoreOptions(rejects_path=rejects, previous_path=previous, reasons=reasons,
+                             reasons_for=reasons_for, chunk_rows=chunk_rows or DEFAULT_CHUNK_ROWS,
+                             restart=restart, compression=compression, challenger=challenger,
+                             carry=tuple(carry or ()), overwrite=overwrite, wait=None if wait else 0.0, validate=validate)  # fmt: skip
     if engine is Engine.spark:
-        from credit_grading.spark import rescore_file
+        from credit_grading.spark import SparkOptions, rescore_file
 
-        unsupported = [name for name, given in (("--rejects", rejects), ("--previous", previous),
-                                                ("--reasons-for", reasons_for != "all"), ("--chunk-rows", chunk_rows),
-                                                ("--carry", carry), ("--challenger", challenger)) if given]  # fmt: skip
-        if unsupported:
-            raise CreditGradingError(
-                f"{', '.join(unsupported)} work with the local engine only; with --engine spark every row comes back "
-                "in the output with status and reject_reasons"
-            )
-
-        summary = rescore_file(bundle, input_path, output, master=spark_master, reasons=reasons)
+        spark_options = SparkOptions(master=spark_master, partitions=spark_partitions,
+                                     batch_rows=spark_batch_rows or options.chunk_rows,
+                                     conf=SparkOptions.parse_conf(spark_conf or []), single_file=single_file,
+                                     verbose=verbose)  # fmt: skip
+        summary = rescore_file(bundle, input_path, output, options, spark_options, table=input_table,
+                               on_complete=record)  # fmt: skip
     else:
         bar: list[Progress] = []
-
-        def record(summary: dict) -> dict:  # the run log gets the run before its output appears
-            from credit_grading.runlog import append_run, run_record
-
-            rec = run_record(summary, kind="rescore", bundle_path=str(bundle.path), input_path=str(input_path))
-            return {"audit_seq": append_run(rec, audit_db)["seq"]}
 
         def started(total: int | None, done: int) -> None:
             if done:
@@ -103,10 +140,6 @@ def rescore(
             bar.append(Progress(total, label="rescoring", start=done))
 
         try:
-            options = RescoreOptions(rejects_path=rejects, previous_path=previous, reasons=reasons,
-                                     reasons_for=reasons_for, chunk_rows=chunk_rows or DEFAULT_CHUNK_ROWS,
-                                     restart=restart, compression=compression, challenger=challenger,
-                                     carry=tuple(carry or ()), overwrite=overwrite, wait=None if wait else 0.0, validate=validate)  # fmt: skip
             summary = run_rescore(bundle, input_path, output, options, progress=lambda n: bar[0].update(n),
                                   start_callback=started, on_complete=record)  # fmt: skip
         finally:
