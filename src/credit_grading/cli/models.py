@@ -72,13 +72,17 @@ def train(
     )
     level = next((m.get("ci_level") for m in ev["test"].values() if m.get("ci_level")), 0.95)
     table = Table(show_header=True, header_style="bold", title=title)
-    for col in ("model", "AUC", f"AUC {level:.0%} CI", "Gini", "KS", f"KS {level:.0%} CI", "Brier"):
+    for col in ("model", f"AUC ({level:.0%} CI)", f"Gini ({level:.0%} CI)", f"KS ({level:.0%} CI)", "Brier"):
         table.add_column(col, justify="left" if col == "model" else "right")
-    num = lambda v: "" if v is None or v != v else f"{v:.4f}"  # noqa: E731
-    rng = lambda ci: "" if not ci or ci[0] != ci[0] else f"{ci[0]:.3f}–{ci[1]:.3f}"  # noqa: E731
+
+    def cell(row: dict, key: str) -> str:
+        v, ci = row.get(key), row.get(f"{key}_ci")
+        if v is None or v != v:
+            return ""
+        return f"{v:.4f}" + (f" ({ci[0]:.3f}–{ci[1]:.3f})" if isinstance(ci, list) and ci[0] == ci[0] else "")
+
     for row in champion_challenger_table(ev).to_dict("records"):
-        table.add_row(row["model"], num(row.get("auc")), rng(row.get("auc_ci")), num(row.get("gini")), num(row.get("ks")),
-                      rng(row.get("ks_ci")), num(row.get("brier")))  # fmt: skip
+        table.add_row(row["model"], cell(row, "auc"), cell(row, "gini"), cell(row, "ks"), cell(row, "brier"))
     out.print(table)
     cv = ev.get("cv") or {}
     if cv.get("ran"):

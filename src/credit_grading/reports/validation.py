@@ -287,7 +287,8 @@ def _summary(report: dict) -> list[str]:
         out.append(f"CHECK: information value above {IV_SUSPICIOUS} (suspiciously strong; look for leakage): "
                    f"{', '.join(sus)}.")  # fmt: skip
     out.append(f"Discrimination: champion {m['champion']} AUC {d['auc']:.3f} (95% CI {d['auc_ci'][0]:.3f}–"
-               f"{d['auc_ci'][1]:.3f}), Gini {d['gini']:.3f}, KS {d['ks']:.3f}.")  # fmt: skip
+               f"{d['auc_ci'][1]:.3f}), Gini {d['gini']:.3f} ({d['gini_ci'][0]:.3f}–{d['gini_ci'][1]:.3f}), "
+               f"KS {d['ks']:.3f} ({d['ks_ci'][0]:.3f}–{d['ks_ci'][1]:.3f}).")  # fmt: skip
     tr = report.get("training") or {}
     if tr.get("champion_choice"):
         out.append(f"Champion: {tr['champion_choice']['reason']}.")
