@@ -10,12 +10,16 @@ from pathlib import Path
 
 from credit_grading.catalogue import Catalogue
 from credit_grading.config.policy import SupervisionPolicy
+from credit_grading.engine.segmented import SegmentedSpec
 from credit_grading.specs.model import ModelSpec
 from credit_grading.storage import sha256_bytes
 
 FORMAT = "credit_grading.bundle"
 FORMAT_VERSION = 2  # 2: the model version covers model.json and the manifest's behaviour fields
-READABLE_VERSIONS = (1, 2)
+# 3: a segmented bundle (sector models): segments.json and each segment's files (``segment_<name>__*``), all hashed
+# in the manifest and covered by the model version. Bundles without segments are still written as version 2.
+SEGMENTED_FORMAT_VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)
 MANIFEST = "manifest.json"
 MAX_MANIFEST_BYTES = 16 * 1024 * 1024
 MAX_JSON_DEPTH = 200  # nesting deeper than any bundle document has is refused before parsing
@@ -25,6 +29,13 @@ NOT_IN_VERSION = ("files", "created_at", "package_version", "training_data")
 # Files whose content defines the model (and so its version); reports are hashed but not part of it.
 SPEC_FILES = ("model.json", "scorecard.json", "gbm.json", "gbm.txt", "calibration_scorecard.json",
               "calibration_gbm.json", "grade_scale.json", "overrides.json", "policy.json", "catalogue.json")  # fmt: skip
+SEGMENTS_FILE = "segments.json"
+SEGMENT_PREFIX = "segment_"  # a segment's spec files: segment_<name>__scorecard.json, ...
+
+
+def is_spec_file(name: str) -> bool:
+    """Whether ``name`` defines the model (a spec file, the segments document or a segment's spec file)."""
+    return name in SPEC_FILES or name == SEGMENTS_FILE or name.startswith(SEGMENT_PREFIX)
 
 
 @dataclass(frozen=True)
@@ -38,6 +49,8 @@ class Bundle:
     path: Path | None = None
     reports: dict = field(default_factory=dict)  # report file name → path
     signed_by: str | None = None  # fingerprint of the key whose valid signature the bundle carries
+    # Sector models (format 3): every segment's model and the pooled one (``model``, also the fallback).
+    segments: SegmentedSpec | None = None
 
     @property
     def name(self) -> str:
@@ -83,7 +96,7 @@ def _model_version(hashes: dict[str, str], model_doc: dict, manifest: dict) -> s
 
 
 def _spec_hashes(listed: dict) -> dict[str, str]:
-    return {n: h for n, h in listed.items() if n in SPEC_FILES and n != "model.json"}
+    return {n: h for n, h in listed.items() if is_spec_file(n) and n != "model.json"}
 
 
 def _plain_name(name: object) -> bool:

@@ -17,16 +17,19 @@ from credit_grading.bundle.format import (
     MANIFEST,
     MAX_JSON_DEPTH,
     READABLE_VERSIONS,
-    SPEC_FILES,
+    SEGMENTED_FORMAT_VERSION,
+    SEGMENTS_FILE,
     Bundle,
     _content_version,
     _model_version,
     _plain_name,
     _spec_hashes,
+    is_spec_file,
 )
 from credit_grading.catalogue import Catalogue
 from credit_grading.config.grading import OverrideRule
 from credit_grading.config.policy import SupervisionPolicy
+from credit_grading.engine.segmented import SegmentedSpec
 from credit_grading.exceptions import BundleError
 from credit_grading.signing import SIGNATURE, env_trusted_fingerprints, trusted_fingerprints, verify_signature
 from credit_grading.specs.calibration import CalibrationSpec
@@ -247,6 +250,28 @@ def _parse(raw: dict[str, bytes], manifest: dict, path: Path) -> Bundle:
             raise BundleError(f"model.json refers to {name}, which the manifest does not list")
         return raw[name]
 
+    scorecard, gbm, calibration = _components(comp, need)
+    scale = GradeScaleSpec.from_dict(_read_json(need(comp["scale"]), comp["scale"])) if comp.get("scale") else None
+    rules_doc = _read_json(need(comp["overrides"]), comp["overrides"])
+    rules = tuple(OverrideRule.model_validate(r) for r in rules_doc.get("rules", []))
+    model = ModelSpec(scorecard, gbm, calibration, champion=doc["champion"], name=doc["name"],
+                      meta={**doc.get("meta", {}), "version": doc["version"]}, scale=scale, overrides=rules,
+                      hysteresis_margin=float(doc.get("hysteresis_margin", 0.0)))  # fmt: skip
+    policy = SupervisionPolicy.model_validate(_read_json(need("policy.json"), "policy.json"))
+    catalogue = Catalogue.model_validate(_read_json(need("catalogue.json"), "catalogue.json"))
+    reports = {n: path / n for n in raw if not is_spec_file(n)}
+    segments = None
+    if manifest.get("format_version") == SEGMENTED_FORMAT_VERSION:
+        if SEGMENTS_FILE not in raw:
+            raise BundleError(
+                f"the bundle at {path} is a segmented bundle (format version 3) but lists no {SEGMENTS_FILE}"
+            )
+        segments = _segments(raw[SEGMENTS_FILE], model, need)
+    return Bundle(model, policy, catalogue, manifest, path, reports, segments=segments)
+
+
+def _components(comp: dict, need: Callable[[str | None], bytes]) -> tuple:
+    """A model document's scorecard, GBM and calibrations, read from the files it names."""
     scorecard = (
         ScorecardSpec.from_dict(_read_json(need(comp["scorecard"]), comp["scorecard"]))
         if comp.get("scorecard")
@@ -259,13 +284,20 @@ def _parse(raw: dict[str, bytes], manifest: dict, path: Path) -> Bundle:
         gdoc.pop("model_file", None)
         gbm = GbmSpec.from_dict(gdoc)
     calibration = {k: CalibrationSpec.from_dict(_read_json(need(f), f)) for k, f in comp["calibration"].items()}
-    scale = GradeScaleSpec.from_dict(_read_json(need(comp["scale"]), comp["scale"])) if comp.get("scale") else None
-    rules_doc = _read_json(need(comp["overrides"]), comp["overrides"])
-    rules = tuple(OverrideRule.model_validate(r) for r in rules_doc.get("rules", []))
-    model = ModelSpec(scorecard, gbm, calibration, champion=doc["champion"], name=doc["name"],
-                      meta={**doc.get("meta", {}), "version": doc["version"]}, scale=scale, overrides=rules,
-                      hysteresis_margin=float(doc.get("hysteresis_margin", 0.0)))  # fmt: skip
-    policy = SupervisionPolicy.model_validate(_read_json(need("policy.json"), "policy.json"))
-    catalogue = Catalogue.model_validate(_read_json(need("catalogue.json"), "catalogue.json"))
-    reports = {n: path / n for n in raw if n not in SPEC_FILES}
-    return Bundle(model, policy, catalogue, manifest, path, reports)
+    return scorecard, gbm, calibration
+
+
+def _segments(raw: bytes, pooled: ModelSpec, need: Callable[[str | None], bytes]) -> SegmentedSpec:
+    """The sector models of ``segments.json``: each segment shares the pooled model's scale, rules and version."""
+    doc = _read_json(raw, SEGMENTS_FILE)
+    if doc.get("format") != "credit_grading.segments" or doc.get("format_version") != 1:
+        raise BundleError(f"{SEGMENTS_FILE} is not a version-1 credit_grading segments document")
+    models = {}
+    try:
+        for name, sdoc in doc["segments"].items():
+            scorecard, gbm, calibration = _components(sdoc["components"], need)
+            models[name] = replace(pooled, scorecard=scorecard, gbm=gbm, calibration=calibration,
+                                   champion=sdoc["champion"], meta={**sdoc.get("meta", {}), "version": pooled.version})  # fmt: skip
+        return SegmentedSpec(str(doc["column"]), dict(doc["levels"]), models, pooled, meta=doc.get("meta", {}))
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise BundleError(f"{SEGMENTS_FILE} is missing a field or has one of the wrong kind: {exc}") from None

@@ -19,14 +19,18 @@ from credit_grading.bundle.format import (
     FORMAT,
     FORMAT_VERSION,
     MANIFEST,
-    SPEC_FILES,
+    SEGMENT_PREFIX,
+    SEGMENTED_FORMAT_VERSION,
+    SEGMENTS_FILE,
     Bundle,
     _model_version,
     _plain_name,
+    is_spec_file,
 )
 from credit_grading.bundle.read import _directory_reader, _load_dir
 from credit_grading.catalogue import Catalogue
 from credit_grading.config.policy import SupervisionPolicy
+from credit_grading.engine.segmented import SegmentedSpec
 from credit_grading.exceptions import BundleError
 from credit_grading.signing import SIGNATURE, load_private_key, signature_document, verify_signature
 from credit_grading.specs._io import dumps
@@ -72,17 +76,55 @@ def _model_document(model: ModelSpec, version: str) -> dict:
     }
 
 
-def _spec_files(model: ModelSpec, policy: SupervisionPolicy, catalogue: Catalogue) -> dict[str, bytes]:
+def _component_files(model: ModelSpec, prefix: str = "") -> dict[str, bytes]:
+    """The scorecard, GBM and calibration files of ``model``, their names prefixed by ``prefix``."""
     files: dict[str, bytes] = {}
     if model.scorecard is not None:
-        files["scorecard.json"] = dumps(model.scorecard.to_dict()).encode()
+        files[f"{prefix}scorecard.json"] = dumps(model.scorecard.to_dict()).encode()
     if model.gbm is not None:
         gbm = model.gbm.to_dict()
-        files["gbm.txt"] = gbm.pop("model_text").encode()
-        gbm["model_file"] = "gbm.txt"
-        files["gbm.json"] = dumps(gbm).encode()
+        files[f"{prefix}gbm.txt"] = gbm.pop("model_text").encode()
+        gbm["model_file"] = f"{prefix}gbm.txt"
+        files[f"{prefix}gbm.json"] = dumps(gbm).encode()
     for key, cal in model.calibration.items():
-        files[f"calibration_{key}.json"] = dumps(cal.to_dict()).encode()
+        files[f"{prefix}calibration_{key}.json"] = dumps(cal.to_dict()).encode()
+    return files
+
+
+def segment_prefix(name: str) -> str:
+    """The prefix of a segment's files in a bundle: ``segment_<name>__``."""
+    return f"{SEGMENT_PREFIX}{name}__"
+
+
+def _segments_files(segments: SegmentedSpec) -> dict[str, bytes]:
+    """``segments.json`` (column, level map, per segment its champion, meta and files) and every segment's files."""
+    files: dict[str, bytes] = {}
+    docs = {}
+    for name, m in segments.models.items():
+        prefix = segment_prefix(name)
+        if not _plain_name(prefix + "x"):
+            raise BundleError(f"segment name {name!r} cannot name a bundle file")
+        own = _component_files(m, prefix)
+        files.update(own)
+        docs[name] = {
+            "champion": m.champion,
+            "components": {
+                "scorecard": f"{prefix}scorecard.json" if m.scorecard is not None else None,
+                "gbm": f"{prefix}gbm.json" if m.gbm is not None else None,
+                "gbm_text": f"{prefix}gbm.txt" if m.gbm is not None else None,
+                "calibration": {k: f"{prefix}calibration_{k}.json" for k in m.calibration},
+            },
+            "meta": {k: v for k, v in m.meta.items() if k != "version"},
+        }
+    files[SEGMENTS_FILE] = dumps(
+        {"format": "credit_grading.segments", "format_version": 1, "column": segments.column,
+         "levels": dict(sorted(segments.levels.items())), "segments": docs, "meta": segments.meta}
+    ).encode()  # fmt: skip
+    return files
+
+
+def _spec_files(model: ModelSpec, policy: SupervisionPolicy, catalogue: Catalogue) -> dict[str, bytes]:
+    files = _component_files(model)
     if model.scale is not None:
         files["grade_scale.json"] = dumps(model.scale.to_dict()).encode()
     files["overrides.json"] = dumps(
@@ -94,15 +136,20 @@ def _spec_files(model: ModelSpec, policy: SupervisionPolicy, catalogue: Catalogu
     return files
 
 
-def _features(model: ModelSpec) -> list[dict]:
+def _features(model: ModelSpec, segments: SegmentedSpec | None = None) -> list[dict]:
+    """Every feature any model reads (the pooled first, then each segment's), and which models read it."""
     seen: dict[str, dict] = {}
-    if model.gbm is not None:
-        for f in model.gbm.features:
-            seen[f.name] = {"name": f.name, "type": f.kind, "models": ["gbm"]}
-    if model.scorecard is not None:
-        for f in model.scorecard.features:
-            entry = seen.setdefault(f.name, {"name": f.name, "type": f.binning.kind, "models": []})
-            entry["models"].append("scorecard")
+    for m in [model, *(segments.models.values() if segments is not None else ())]:
+        if m.gbm is not None:
+            for f in m.gbm.features:
+                entry = seen.setdefault(f.name, {"name": f.name, "type": f.kind, "models": []})
+                if "gbm" not in entry["models"]:
+                    entry["models"].append("gbm")
+        if m.scorecard is not None:
+            for f in m.scorecard.features:
+                entry = seen.setdefault(f.name, {"name": f.name, "type": f.binning.kind, "models": []})
+                if "scorecard" not in entry["models"]:
+                    entry["models"].append("scorecard")
     return list(seen.values())
 
 
@@ -117,25 +164,36 @@ def write_bundle(
     reports: dict[str, bytes | str] | None = None,
     overwrite: bool = False,
     created_at: dt.datetime | None = None,
+    segments: SegmentedSpec | None = None,
 ) -> Bundle:
-    """Write ``model`` as a bundle directory, atomically (a temporary directory renamed into place)."""
+    """Write ``model`` as a bundle directory, atomically (a temporary directory renamed into place).
+
+    With ``segments`` (sector models) the bundle is format version 3: ``model`` is the pooled model
+    (the fallback, with the master scale), and ``segments.json`` with each segment's files is added.
+    """
     path = Path(path)
     if path.exists() and not overwrite and (path.is_file() or any(path.iterdir())):
         raise BundleError(f"{path} already exists and is not empty; choose another output or allow overwriting")
     files = _spec_files(model, policy, catalogue)
+    if segments is not None:
+        if segments.pooled != model:
+            raise BundleError("a segmented bundle's model must be its pooled model (segments.pooled)")
+        files.update(_segments_files(segments))
     for name in reports or {}:
-        if name in files or name in SPEC_FILES or name in (MANIFEST, SIGNATURE) or not _plain_name(name):
+        if name in files or is_spec_file(name) or name in (MANIFEST, SIGNATURE) or not _plain_name(name):
             raise BundleError(f"a report cannot be called {name!r}")
     manifest = {
         "format": FORMAT,
-        "format_version": FORMAT_VERSION,
+        "format_version": FORMAT_VERSION if segments is None else SEGMENTED_FORMAT_VERSION,
         "package_version": __version__,
         "created_at": (created_at or dt.datetime.now(dt.UTC)).isoformat(timespec="seconds"),
         "model": {"name": model.name, "version": None, "champion": model.champion},
-        "features": _features(model),
+        "features": _features(model, segments),
         "training_data": training_data,
         "config": config,
     }
+    if segments is not None:
+        manifest["segments"] = {"column": segments.column, "models": list(segments.models)}
     # The version is computed on the documents as they will be read back (JSON round trip).
     doc = json.loads(dumps(_model_document(model, "")))
     version = _model_version({n: sha256_bytes(c) for n, c in files.items()}, doc, json.loads(dumps(manifest)))
@@ -165,8 +223,11 @@ def write_bundle(
         raise
     manifest["_sha256"] = sha256_bytes(manifest_bytes)
     model = replace(model, meta={**model.meta, "version": version})
+    if segments is not None:
+        segments = replace(segments, pooled=model, models={n: replace(m, meta={**m.meta, "version": version})
+                                                             for n, m in segments.models.items()})  # fmt: skip
     report_paths = {n: path / n for n in (reports or {})}
-    return Bundle(model, policy, catalogue, manifest, path, report_paths)
+    return Bundle(model, policy, catalogue, manifest, path, report_paths, segments=segments)
 
 
 def sign_bundle(path: Path | str, private_key_path: Path | str, *, overwrite: bool = False) -> Bundle:

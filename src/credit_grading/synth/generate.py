@@ -24,7 +24,7 @@ from credit_grading.synth.population import (
     draw_population,
 )
 from credit_grading.synth.records import CUSTOMS_LEVELS, TAX_LEVELS, draw_records
-from credit_grading.synth.risk import risk_logit, solve_intercept, true_pd
+from credit_grading.synth.risk import risk_logit, sector_logit, solve_intercept, true_pd
 
 _EPOCH = dt.date(1970, 1, 1)
 # How much a drifted snapshot's bad rate rises per unit of drift.
@@ -61,6 +61,7 @@ def generate_registry(
     invalid_fraction: float = 0.0,
     drift: float = 0.0,
     catalogue: Catalogue | None = None,
+    sector_drivers: bool = False,
 ) -> SyntheticRegistry:
     """Make a synthetic enterprise registry snapshot.
 
@@ -83,6 +84,12 @@ def generate_registry(
         distributions and bad rate have moved (bad rate × (1 + 0.4 · drift)).
     catalogue : Catalogue, optional
         The catalogue the columns follow (default: the built-in one).
+    sector_drivers : bool
+        Add the sector-specific risk drivers of :mod:`credit_grading.synth.risk` (items that
+        weigh differently in production, construction, trade, food and finance) to the ground
+        truth, so sector models have something to gain. Off by default: the default registry
+        does not change. The records are drawn the same either way; only ``true_pd`` and
+        ``bad_12m`` differ.
 
     Examples
     --------
@@ -113,6 +120,8 @@ def generate_registry(
     rng = np.random.default_rng(snap_key)
     rec = draw_records(pop, rng, drift)
     eta = risk_logit(pop, rec)
+    if sector_drivers:
+        eta = eta + sector_logit(pop, rec)
     target = min(bad_rate * (1.0 + DRIFT_BAD_RATE_FACTOR * drift), 0.45)
     pd_true = true_pd(eta, solve_intercept(eta, target))
     bad = (rng.random(rows) < pd_true).astype(np.int8)
