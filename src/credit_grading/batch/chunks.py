@@ -16,7 +16,7 @@ from credit_grading.bundle import Bundle
 from credit_grading.config.grading import STATUS_M
 from credit_grading.exceptions import DataError
 from credit_grading.grading.result_schema import TIER_CODES
-from credit_grading.registry.validate import validate_table
+from credit_grading.registry.validate import ValidationResult, validate_table
 from credit_grading.service import BundleGrader
 
 
@@ -70,15 +70,25 @@ class ChunkGrader:
         ``duplicates`` holds the sorted 0-based file rows to reject as duplicate keys
         (:func:`~credit_grading.batch.keys.duplicate_rows`), or — ``keep_first`` only, the chunks
         graded in file order — the :class:`~credit_grading.batch.keys.SeenKeys` of the chunks before.
+        The same as :meth:`validate` followed by :meth:`decide`.
         """
-        opts = self.options
+        return self.decide(table.num_rows, self.validate(offset, table, duplicates))
+
+    def validate(self, offset: int, table: pa.Table, duplicates: np.ndarray | SeenKeys) -> ValidationResult:
+        """The first half of :meth:`grade`: the chunk validated (a :class:`SeenKeys` is updated, so
+        chunks are validated in file order)."""
         if isinstance(duplicates, SeenKeys):
             rows, seen = None, duplicates
         else:
             lo, hi = np.searchsorted(duplicates, [offset, offset + table.num_rows])
             rows, seen = duplicates[lo:hi] - offset, None
-        res = validate_table(table, self.schema, row_offset=offset, source=self.source, chunk=True,
-                             duplicate_rows=rows, seen_keys=seen, keep_columns=self.needed)  # fmt: skip
+        return validate_table(table, self.schema, row_offset=offset, source=self.source, chunk=True,
+                              duplicate_rows=rows, seen_keys=seen, keep_columns=self.needed)  # fmt: skip
+
+    def decide(self, n_rows: int, res: ValidationResult) -> tuple[pa.Table, pd.DataFrame, dict]:
+        """The second half of :meth:`grade`: the valid rows of a chunk of ``n_rows`` rows scored, graded,
+        explained and put in the result table."""
+        opts = self.options
         data = res.data
         ids = res.ids  # in the key's normal form (trimmed where the id format allows), as validation read them
         as_of = None
@@ -131,7 +141,7 @@ class ChunkGrader:
 
         tiers = np.bincount(tier_codes, minlength=len(TIER_CODES))
         stats = {
-            "rows": table.num_rows,
+            "rows": n_rows,
             "graded": len(data),
             "rejected": res.rows_rejected,
             "explained": explained,

@@ -214,19 +214,23 @@ class Rescorer:
             totals.add(stats)
             store.save(number + 1, totals, seen, writer.offset)
 
-        # Three threads overlap: the reader decodes the next chunk, this thread grades one, and
-        # the writer encodes the one before into the output (Parquet and the compiled kernels
-        # release the GIL).
+        # Three threads overlap: the reader decodes and validates the next chunk (in file order, as
+        # the duplicate check needs), this thread scores and grades one, and the writer encodes the
+        # one before into the output (Parquet, numpy and the compiled kernels release the GIL).
+        validated = (
+            (table.num_rows, self.chunks.validate(row, table, dups)) for row, table in self.reader.chunks(done)
+        )
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rescore-writer")
         pending: Future | None = None
         try:
-            for number, (row, table) in enumerate(_prefetch(self.reader.chunks(done)), start=done):
-                out, rejects, stats = self.chunks.grade(row, table, dups)
+            for number, (rows, valid) in enumerate(_prefetch(validated), start=done):
+                out, rejects, stats = self.chunks.decide(rows, valid)
+                del valid
                 seen = matched.copy() if matched is not None else None
                 if pending is not None:
                     pending.result()
                 pending = pool.submit(commit, number, out, rejects, stats, seen)
-                step(table.num_rows)
+                step(rows)
             if pending is not None:
                 pending, last = None, pending
                 last.result()
@@ -363,7 +367,7 @@ def _json(doc: dict) -> str:
 
 
 def _prefetch(chunks):
-    """The next chunk is read (Parquet decoding releases the GIL) while this one is graded."""
+    """The next chunk is made ready in a second thread while this one is graded."""
     import queue
     import threading
 
@@ -386,7 +390,7 @@ def _prefetch(chunks):
         except BaseException as exc:  # handed to the consumer
             q.put(exc)
 
-    t = threading.Thread(target=produce, name="chunk-reader", daemon=True)
+    t = threading.Thread(target=produce, name="chunk-reader", daemon=True)  # reads and validates
     t.start()
     try:
         while True:
