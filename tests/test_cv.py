@@ -141,10 +141,14 @@ def test_train_prints_intervals_and_cv_and_the_report_carries_them(tmp_path):
 
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
     res = subprocess.run([sys.executable, "-m", "credit_grading.cli", "train", "--data", "r.parquet", "--config",
-                          "c.yaml", "--out", "b", "--no-track", "-q"], cwd=tmp_path, capture_output=True, text=True,
+                          "c.yaml", "--out", "b", "--no-track"], cwd=tmp_path, capture_output=True, text=True,
                          timeout=600, env={**__import__("os").environ, "COLUMNS": "200"})  # fmt: skip
     assert res.returncode == 0, res.stderr
     text = res.stdout
+    # Small data: the cross-validation step is announced between calibration and grades.
+    steps = [ln.split("] ")[1].split(" (+")[0] for ln in text.splitlines() if ln.startswith("[")]
+    assert steps[steps.index("calibration") + 1 :][:2] == ["cross-validation", "grades"] and len(steps) == 12
+    assert "[ 8/12] cross-validation" in text
     assert "Held-out test (stratified" in text and "Out-of-time" not in text
     assert "AUC (95% CI)" in text and "Gini (95% CI)" in text and "KS (95% CI)" in text
     assert "Cross-validated, 3 folds × 1 repeats on 1,200 development rows" in text

@@ -48,7 +48,7 @@ def train(
     """Train scorecard, GBM, calibration and grades on a registry; write a bundle; track it in MLflow."""
     from credit_grading.config import load_config
     from credit_grading.config.policy import load_policy
-    from credit_grading.pipeline import PIPELINE_STEPS, train_pipeline
+    from credit_grading.pipeline import CV_STEP, PIPELINE_STEPS, train_pipeline
     from credit_grading.training import champion_challenger_table
 
     cfg = load_config(config)
@@ -63,8 +63,14 @@ def train(
     steps = [s for s in PIPELINE_STEPS if not (no_track and s == "tracking")]
     t0 = time.perf_counter()
     with TrainingProgress(steps, console=out, quiet=quiet) as progress:
+
+        def step(name: str) -> None:
+            if name == CV_STEP and name not in progress.steps:  # small data: one step more, from here on
+                progress.steps.insert(progress.steps.index("grades"), name)
+            progress.step(name)
+
         res = train_pipeline(cfg, data, out_dir, policy=load_policy(policy), track=not no_track, verbose=verbose,
-                             overwrite=overwrite, progress=progress.step)  # fmt: skip
+                             overwrite=overwrite, progress=step)  # fmt: skip
     split = res.training.splits
     ev = res.training.evaluation
     title = (
