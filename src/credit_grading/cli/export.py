@@ -41,8 +41,9 @@ def export_sql_cmd(
     overwrite: OverwriteOpt = False,
 ) -> None:
     """Write one SQL SELECT that scores and grades a registry table exactly as the engine does."""
-    from credit_grading.export import export_sql
+    from credit_grading.export import check_output, export_sql
 
+    check_output(out_file, overwrite=overwrite)  # before the model is loaded: fail fast
     bundle = load_model(model, config)
     path = export_sql(bundle, out_file, dialect_name=dialect.value, table=table, view=view, reasons=reasons,
                       overwrite=overwrite)  # fmt: skip
@@ -58,8 +59,9 @@ def export_pmml_cmd(
     overwrite: OverwriteOpt = False,
 ) -> None:
     """Write the scorecard as a PMML 4.4 Scorecard (with its calibration and grades where PMML can say them)."""
-    from credit_grading.export import export_pmml
+    from credit_grading.export import check_output, export_pmml
 
+    check_output(out_file, overwrite=overwrite)  # before the model is loaded: fail fast
     bundle = load_model(model, config)
     path = export_pmml(bundle, out_file, overwrite=overwrite)
     out.print(f"Wrote {esc(path)}: PMML 4.4 scorecard of model {esc(bundle.name)} version {esc(bundle.version)} "

@@ -10,7 +10,8 @@ bundle's model version and sha256 in a header comment.
 
 from __future__ import annotations
 
+from credit_grading.export._common import check_output
 from credit_grading.export.pmml import export_pmml, pmml_text
 from credit_grading.export.sql import DIALECTS, MAX_TREE_DEPTH, export_sql, sql_text
 
-__all__ = ["DIALECTS", "MAX_TREE_DEPTH", "export_pmml", "export_sql", "pmml_text", "sql_text"]
+__all__ = ["DIALECTS", "MAX_TREE_DEPTH", "check_output", "export_pmml", "export_sql", "pmml_text", "sql_text"]

@@ -20,8 +20,8 @@ def identity_lines(bundle: Bundle, what: str) -> list[str]:
     ]
 
 
-def write_output(path: Path | str, text: str, *, overwrite: bool = False) -> Path:
-    """Write ``text`` to ``path`` atomically; an existing file is replaced only with ``overwrite``."""
+def check_output(path: Path | str, *, overwrite: bool = False) -> Path:
+    """Refuse an ``--out`` that is a folder, lies in no folder, or exists (without ``overwrite``)."""
     path = Path(path)
     if path.is_dir():
         raise DataError(f"--out {path} is a directory; give a file name")
@@ -29,6 +29,12 @@ def write_output(path: Path | str, text: str, *, overwrite: bool = False) -> Pat
         raise DataError(f"--out {path} already exists; pass --overwrite to replace it")
     if not path.parent.is_dir():
         raise DataError(f"--out {path}: the folder {path.parent} does not exist")
+    return path
+
+
+def write_output(path: Path | str, text: str, *, overwrite: bool = False) -> Path:
+    """Write ``text`` to ``path`` atomically; an existing file is replaced only with ``overwrite``."""
+    path = check_output(path, overwrite=overwrite)
     try:
         write_atomic(path, text)
     except OSError as exc:
