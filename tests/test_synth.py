@@ -136,3 +136,45 @@ def test_arguments_are_checked():
 def test_clean_synthetic_registry_validates_without_rejects(schema, registry):
     res = validate_table(registry.table, schema)
     assert res.rows_rejected == 0
+
+
+def test_sector_drivers_are_opt_in_and_move_only_their_sectors():
+    from credit_grading.synth.population import INDUSTRIES
+    from credit_grading.synth.risk import SECTORS, sector_of
+
+    off = generate_registry(3000, seed=5).table
+    assert off.equals(generate_registry(3000, seed=5, sector_drivers=False).table)  # default unchanged
+    on = generate_registry(3000, seed=5, sector_drivers=True).table
+    for name in off.column_names:  # the records are the same; only the truth and the outcome differ
+        if name not in ("true_pd", "bad_12m"):
+            assert on.column(name).equals(off.column(name)), name
+
+    def logit(p):
+        return np.log(p / (1 - p))
+
+    shift = logit(on.column("true_pd").to_numpy()) - logit(off.column("true_pd").to_numpy())
+    codes = [c for c, _ in INDUSTRIES]
+    industry = np.array([codes.index(v) for v in off.column("industry").to_pylist()])
+    sector = sector_of(industry)
+    outside = shift[sector < 0]
+    np.testing.assert_allclose(outside, outside[0], atol=1e-9)  # only the intercept moves outside the sectors
+    for s, name in enumerate(SECTORS):
+        assert np.ptp(shift[sector == s]) > 1.0, name  # inside, the drivers spread the risk
+
+
+def test_sector_interaction_has_its_documented_weight():
+    from credit_grading.synth.risk import sector_logit
+
+    pop = draw_population(4, seed=1)
+    rec = draw_records(pop, np.random.default_rng(0), 0.0)
+    for key, v in list(rec.items()):
+        rec[key] = np.zeros_like(v)
+    trade = 5  # F: wholesale and retail
+    same = {k: np.repeat(getattr(pop, k)[:1], 4) for k in ("enterprise_type", "district", "size_class")}
+    pop = pop.__class__(**{**pop.__dict__, **same, "industry": np.full(4, trade), "age_years": np.full(4, 10.0)})
+    rec["overdue_tax_filings_24m"] = np.array([0.0, 2.0, 0.0, 2.0])
+    rec["employees_insured"] = np.array([50.0, 50.0, 2.0, 2.0])
+    eta = sector_logit(pop, rec)
+    few_staff_effect, many_staff_effect = eta[3] - eta[2], eta[1] - eta[0]
+    assert few_staff_effect - many_staff_effect == pytest.approx(2.0)
+    assert many_staff_effect == pytest.approx(1.4 * np.log1p(2.0))

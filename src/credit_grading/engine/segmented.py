@@ -80,14 +80,17 @@ class SegmentedSpec:
         return {"column": self.column, "levels": dict(self.levels), "segments": list(self.models), "meta": self.meta}
 
 
-def _take(data: Tabular, rows: np.ndarray) -> Tabular:
+def _take(data: Tabular, rows: np.ndarray, columns: tuple[str, ...]) -> Tabular:
+    """``rows`` of ``data``, only the ``columns`` a model reads (one gather per column, never per row)."""
     if isinstance(data, pd.DataFrame):
-        return data.iloc[rows]
+        have = [c for c in columns if c in data.columns]
+        return data.iloc[rows, data.columns.get_indexer(have)] if have else data.iloc[rows]
     if isinstance(data, pa.Table | pa.RecordBatch):
-        return data.take(pa.array(rows))
+        have = [c for c in columns if c in data.schema.names]
+        return data.select(have).take(pa.array(rows))
     if isinstance(data, Mapping):
         return {k: (v.take(pa.array(rows)) if isinstance(v, pa.Array | pa.ChunkedArray) else np.asarray(v)[rows])
-                for k, v in data.items()}  # fmt: skip
+                for k, v in data.items() if k in columns}  # fmt: skip
     raise TypeError(f"cannot take rows of a {type(data).__name__}")
 
 
@@ -98,6 +101,12 @@ class CompiledSegmentedModel:
         self.spec = spec
         self.segment_names = np.array(spec.segment_names, dtype=object)
         self.engines = [CompiledModel(spec.model_of(s)) for s in spec.segment_names]
+        # The columns each segment's models read (only these are gathered for its rows).
+        self._columns = []
+        for s in spec.segment_names:
+            m = spec.model_of(s)
+            cols = [f.name for part in (m.scorecard, m.gbm) if part is not None for f in part.features]
+            self._columns.append(tuple(dict.fromkeys(cols)))
         # The pooled model's own fields, so code that reads them from a CompiledModel keeps working.
         pooled = self.engines[0]
         self.scorecard, self.gbm = pooled.scorecard, pooled.gbm
@@ -151,7 +160,7 @@ class CompiledSegmentedModel:
             want[np.asarray(explain, dtype=np.int64)] = True
 
         def run(code: int, rows: np.ndarray | None) -> ModelResult:
-            sub = data if rows is None else _take(data, rows)
+            sub = data if rows is None else _take(data, rows, self._columns[code])
             sub_explain = None if want is None else np.flatnonzero(want if rows is None else want[rows])
             return self.engines[code].score(sub, reasons=reasons, threads=threads, explain=sub_explain,
                                             challenger=challenger)  # fmt: skip
@@ -211,7 +220,7 @@ class CompiledSegmentedModel:
         contrib = np.zeros((n, nf))
         base = np.zeros(n)
         for code, rows in self.groups(segment):
-            sub = _take(data, rows)
+            sub = _take(data, rows, self._columns[code])
             eng = self.engines[code]
             cols = self._remap[code][:-1].astype(np.int64)
             if self.spec.pooled.champion == "gbm":
