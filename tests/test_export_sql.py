@@ -204,6 +204,17 @@ def test_duckdb_scorecard_champion_equals_engine(card_bundle, rows):
     _compare(_engine(card_bundle, df), _run_duckdb(card_bundle, df, nan_rows), card_bundle)
 
 
+def test_sqlite_reads_an_empty_text_as_missing_not_zero(card_bundle, rows):
+    df, _ = rows
+    part = df[~np.isinf(df["employees_insured"])].head(40).reset_index(drop=True)  # text has no ±inf
+    engine = _engine(card_bundle, part)
+    text = part.astype({"employees_insured": object})
+    gone = text["employees_insured"].isna()
+    text.loc[gone, "employees_insured"] = ""  # as a CSV loaded into SQLite holds a missing number
+    assert gone.any()
+    _compare(engine, _run_sqlite(card_bundle, text), card_bundle)
+
+
 def test_header_names_bundle_version_and_sha256(bundle):
     text = sql_text(bundle, dialect_name="postgres")
     head = text.splitlines()[:3]

@@ -46,6 +46,8 @@ class Dialect:
 
     def numeric_input(self, column: str) -> str:
         cast = f"CAST({ident(column)} AS {self.double})"
+        if self.name == "sqlite":  # SQLite casts an empty text (a CSV's missing value) to 0.0: keep it missing
+            return f"CAST(NULLIF({ident(column)}, '') AS {self.double})"
         if self.nan_is_null:
             return f"NULLIF({cast}, CAST('NaN' AS {self.double}))"
         return cast
