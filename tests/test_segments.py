@@ -169,3 +169,41 @@ def test_a_changed_segment_file_is_refused(tmp_path, seg_result, bundle):
 
 def test_frozen_bundles_still_load_without_segments(bundle):
     assert bundle.segments is None and bundle.manifest["format_version"] == 1
+
+
+def test_explain_conventions_and_what_a_decision_report_names(seg_result, seg_data):
+    spec = seg_result.spec
+    engine = CompiledSegmentedModel(spec)
+    data = seg_data.iloc[:1500]
+    res = engine.score(data)
+    features, contrib, base, kind = engine.explain(data)
+    assert features == engine.reason_names
+    if kind == "shap":
+        np.testing.assert_allclose(base + contrib.sum(axis=1), res.margin, rtol=0, atol=1e-9)
+    else:
+        np.testing.assert_allclose(base - contrib.sum(axis=1), res.score, rtol=0, atol=1e-9)
+    assert spec.describe("F") == {"column": "industry", "level": "F", "segment": "trade", "model": "trade",
+                                  "fallback": None}  # fmt: skip
+    small = spec.describe("C")
+    assert small["segment"] == "production" and small["model"] == POOLED and "min_rows" in small["fallback"]
+    assert spec.describe("M")["fallback"] == "no segment holds industry 'M'"
+    assert spec.describe(None)["fallback"] == "industry is missing"
+
+
+def test_scorecard_champion_explanations_sum_to_the_points(seg_result, seg_data):
+    from dataclasses import replace
+
+    spec = seg_result.spec
+    card = replace(spec, pooled=replace(spec.pooled, champion="scorecard"),
+                   models={n: replace(m, champion="scorecard") for n, m in spec.models.items()})  # fmt: skip
+    engine = CompiledSegmentedModel(card)
+    data = seg_data.iloc[:1500]
+    res = engine.score(data, reasons=3)
+    contrib, base = engine.contributions(data)
+    np.testing.assert_allclose(contrib.sum(axis=1) + base, res.score, rtol=0, atol=1e-9)
+    _, shortfall, best, kind = engine.explain(data)
+    assert kind == "points_shortfall" and (shortfall >= -1e-12).all()
+    np.testing.assert_allclose(best - shortfall.sum(axis=1), res.score, rtol=0, atol=1e-9)
+    trade = np.flatnonzero(engine.segment_names[res.segment] == "trade")
+    alone = CompiledModel(card.models["trade"]).score(data.iloc[trade], reasons=3)
+    np.testing.assert_array_equal(res.pd[trade], alone.pd)

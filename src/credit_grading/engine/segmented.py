@@ -75,6 +75,24 @@ class SegmentedSpec:
         seg = self.levels.get(level) if isinstance(level, str) else None
         return seg if seg in self.models else POOLED
 
+    def describe(self, level: object) -> dict:
+        """What a decision report says of the model that graded an entity with ``level`` in :attr:`column`:
+        ``{"column", "level", "segment", "model", "fallback"}`` — ``segment`` the configured group (None
+        when no group names the level), ``model`` the segment model that scored it or ``pooled``, and
+        ``fallback`` why the pooled model scored it (None when its segment's own model did)."""
+        lv = level if isinstance(level, str) else None
+        group = self.levels.get(lv) if lv is not None else None
+        model = self.segment_of_level(lv)
+        if model != POOLED:
+            why = None
+        elif group is not None:
+            why = self.meta.get("segments", {}).get(group, {}).get("fallback") or "no model of its own"
+        elif lv is None:
+            why = f"{self.column} is missing"
+        else:
+            why = f"no segment holds {self.column} {lv!r}"
+        return {"column": self.column, "level": lv, "segment": group, "model": model, "fallback": why}
+
     def to_dict(self) -> dict:
         """Everything but the model specs (saved one folder per segment by the bundle)."""
         return {"column": self.column, "levels": dict(self.levels), "segments": list(self.models), "meta": self.meta}
@@ -231,6 +249,35 @@ class CompiledSegmentedModel:
                 res = eng.scorecard.score(sub, points=True, threads=threads)
                 contrib[np.ix_(rows, cols)] = res.points
         return contrib, base
+
+    def explain(
+        self, data: Tabular, *, threads: int | None = None
+    ) -> tuple[tuple[str, ...], np.ndarray, np.ndarray, str]:
+        """Explanations in the conventions of :func:`credit_grading.explain.core.explain_table`:
+        ``(features, contributions, base, kind)`` over :attr:`reason_names`, each row by its segment's model.
+
+        GBM champion: ``kind = "shap"``, contributions the TreeSHAP values, ``base`` the expected value
+        (``base + contributions.sum(1)`` is the row's margin). Scorecard champion: ``kind =
+        "points_shortfall"``, contributions the points short of the segment scorecard's best bin of each
+        feature, ``base`` the segment scorecard's best possible score (``base - contributions.sum(1)`` is
+        the row's score). A feature the row's segment model does not read contributes 0.
+        """
+        contrib, base = self.contributions(data, threads=threads)
+        if self.spec.pooled.champion == "gbm":
+            return self.reason_names, contrib, base, "shap"
+        segment = self.route(data)
+        best_total = np.zeros(len(self.engines))
+        best = np.zeros((len(self.engines), len(self.reason_names)))
+        for code, s in enumerate(self.spec.segment_names):
+            feats = self.spec.model_of(s).scorecard.features
+            cols = self._remap[code][:-1].astype(np.int64)
+            best[code, cols] = [max(f.points) for f in feats]
+            best_total[code] = best[code, cols].sum()
+        used = np.zeros_like(best, dtype=bool)
+        for code in range(len(self.engines)):
+            used[code, self._remap[code][:-1].astype(np.int64)] = True
+        shortfall = np.where(used[segment], best[segment] - contrib, 0.0)
+        return self.reason_names, shortfall, best_total[segment], "points_shortfall"
 
 
 def compile_model(model: ModelSpec, segments: SegmentedSpec | None = None) -> CompiledModel | CompiledSegmentedModel:
