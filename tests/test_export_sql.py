@@ -282,3 +282,41 @@ def test_rule_on_a_dated_list_is_refused_by_name(card_bundle):
     b = replace(card_bundle, model=replace(card_bundle.model, overrides=(*card_bundle.model.overrides, rule)))
     with pytest.raises(CreditGradingError, match=r"rule 'listed' reads list 'r120000_serious_untrustworthy'"):
         sql_text(b, dialect_name="duckdb")
+
+
+def test_every_kind_of_rule_equals_the_grader(card_bundle, rows):
+    """Conditions of every form (any/all, in, ne, gt/ge/le, categorical eq/ne/in, missing,
+    missing_at_least) and actions of every kind (grade, tier, caps, status M), in order."""
+    from credit_grading.config.grading import Action, Condition, OverrideRule
+
+    c = Condition
+    extra = (
+        OverrideRule(
+            id="big_or_penalised",
+            when=c(any=(c(item="registered_capital", ge=5000.0), c(item="admin_penalties_24m", in_=(2.0, 3.0)))),
+            then=Action(no_better_than_grade="BBB"),
+        ),
+        OverrideRule(
+            id="tax_not_a",
+            when=c(all=(c(item="tax_credit_rating", ne="A"), c(item="consumer_complaints_12m", gt=0.5))),
+            then=Action(grade="BB"),
+        ),
+        OverrideRule(
+            id="size_rule", when=c(item="size_class", in_=("micro", "large")), then=Action(no_better_than_tier="B")
+        ),
+        OverrideRule(id="rated_m", when=c(item="tax_credit_rating", eq="M"), then=Action(tier="C")),
+        OverrideRule(id="thin_file", when=c(missing_at_least=3), then=Action(status="M")),
+        OverrideRule(
+            id="recovered",
+            when=c(all=(c(item="court_judgments_defendant_36m", le=0.0), c(item="employees_insured", missing=False))),
+            then=Action(tier="A"),
+        ),
+    )
+    model = card_bundle.model
+    b = replace(card_bundle, model=replace(model, overrides=(*model.overrides, *extra)))
+    df, nan_rows = rows
+    engine = _engine(b, df)
+    fired = engine["override"].astype(object).value_counts()
+    assert {"big_or_penalised", "tax_not_a", "rated_m", "thin_file", "recovered"} <= set(fired.index), fired
+    _compare(engine, _run_sqlite(b, df), b)
+    _compare(engine, _run_duckdb(b, df, nan_rows), b)
