@@ -13,6 +13,11 @@ the same rows:
   (sums of ~400 leaf values in a different order: ~1e-14);
 - explaining: LightGBM ``pred_contrib`` against ``shap.TreeExplainer`` (path-dependent
   TreeSHAP); rows/s of each and the ratio. ``bench_explain.py`` times our own SHAP.
+
+Then (issue #18, decision 8; ``--no-reference`` skips it) a 400-tree × 31-leaf model trained
+on the same rows without early stopping: our margins against ``booster.predict(raw_score=True)``
+on the same encoded matrix, timed interleaved (best of ``--repeat``), the ratio printed with its
+target (≥ ×2) and the largest difference (trees are summed in LightGBM's order: 0).
 """
 
 from __future__ import annotations
@@ -30,12 +35,53 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from _timing import best_of
+from bench_scorecard import interleaved, verdict
 from credit_grading.config import load_config
 from credit_grading.gbm import GbmModel
 from credit_grading.registry import validate_table
 from credit_grading.registry.schema import RegistrySchema
 from credit_grading.splits import split_frame
 from credit_grading.synth import generate_registry, write_registry
+
+
+def reference_scoring(config, parts, table, repeat: int, threads: int) -> None:
+    """The 400 x 31 model: our margins against booster.predict on the same matrix, interleaved."""
+    ref_cfg = config.model_copy(
+        update={
+            "gbm": config.gbm.model_copy(
+                update={
+                    "num_leaves": 31,
+                    "max_depth": -1,
+                    "learning_rate": 0.05,
+                    "n_estimators": 400,
+                    "early_stopping_rounds": 0,
+                }
+            )
+        }
+    )
+    t0 = time.perf_counter()
+    model = GbmModel(ref_cfg).fit(parts.train, parts.valid)
+    engine = model.compiled()
+    booster = engine.booster
+    print(f"\n400 x 31 reference model trained in {time.perf_counter() - t0:.1f} s: {booster.num_trees()} trees")
+    x = engine.matrix(table)
+    n = x.shape[0]
+    engine.margin(x[:1000], threads=threads)  # compile the kernels and build the masks first
+    best = interleaved(
+        repeat,
+        {
+            "engine margin (matrix)": lambda: engine.margin(x, threads=threads),
+            "engine margin (Arrow table)": lambda: engine.margin(table, threads=threads),
+            "booster.predict(raw_score)": lambda: booster.predict(x, raw_score=True, num_threads=threads),
+        },
+    )
+    for name, t in best.items():
+        print(f"  {name:30s} {t:6.2f} s  {n / t:>12,.0f} rows/s")
+    diff = float(np.max(np.abs(engine.margin(x, threads=threads) - booster.predict(x, raw_score=True))))
+    ratio = best["booster.predict(raw_score)"] / best["engine margin (matrix)"]
+    print(f"  scoring: engine x{ratio:.2f} booster.predict on the same matrix {verdict(ratio, 2, at_least=True)}; "
+          f"from the Arrow table (encoding included) x{best['booster.predict(raw_score)'] / best['engine margin (Arrow table)']:.2f}; "
+          f"max |diff| {diff:.1e}")  # fmt: skip
 
 
 def main() -> None:
@@ -45,6 +91,8 @@ def main() -> None:
     ap.add_argument("--explain-rows", type=int, default=20_000)
     ap.add_argument("--shap-rows", type=int, default=5_000)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--reference", action=argparse.BooleanOptionalAction, default=True,
+                    help="also the 400-tree x 31-leaf reference model (scoring against booster.predict)")  # fmt: skip
     args = ap.parse_args()
     warnings.simplefilter("ignore")
     threads = os.cpu_count() or 1
@@ -92,6 +140,9 @@ def main() -> None:
     print(
         f"LightGBM pred_contrib:   {args.explain_rows:,} rows in {t_pc:6.2f} s  {args.explain_rows / t_pc:>10,.0f} rows/s"
     )
+    if args.reference:
+        reference_scoring(config, parts, table, args.repeat, threads)
+
     import shap
 
     xs = x[: args.shap_rows]
