@@ -10,7 +10,6 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
-import credit_grading.cli.exchange  # noqa: F401  (registers the exchange commands until cli/__init__ does)
 from credit_grading.cli import app
 from credit_grading.config.grading import Action, Condition, OverrideRule
 from credit_grading.exchange import (

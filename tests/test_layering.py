@@ -20,7 +20,7 @@ LAYERS = [
     {"binning", "splits", "evaluation", "calibration", "grading", "bundle", "signing"},
     {"selection"},
     {"scorecard", "gbm"},
-    {"training", "service", "estimators"},  # estimators: the scikit-learn face of training
+    {"training", "service", "estimators", "segments"},  # estimators: the scikit-learn face of training
     {"tracking", "mlflow_model", "batch", "spark", "explain", "export", "exchange"},
     {"reports"},
     {"pipeline", "objections", "demo"},

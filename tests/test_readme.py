@@ -22,7 +22,7 @@ def _snippets() -> list[str]:
 def _command(snippet: str) -> tuple[list[str], list[str]]:
     words = snippet[snippet.index("credit-grading ") + len("credit-grading ") :].split()
     cmd = [words[0]]
-    if (words[0] in ("models", "audit", "objection") and len(words) > 1) or (
+    if (words[0] in ("models", "audit", "objection", "export", "exchange") and len(words) > 1) or (
         words[0] == "catalogue" and len(words) > 1 and words[1] == "infer"
     ):
         cmd.append(words[1])

@@ -114,4 +114,4 @@ if __name__ == "__main__":
 
 
 # The commands register themselves on ``app`` when their modules are imported.
-from credit_grading.cli import data, demo, models, batch, reports, supervision, audit, export  # noqa: E402, F401, I001
+from credit_grading.cli import data, demo, models, batch, reports, supervision, audit, export, exchange  # noqa: E402, F401, I001
