@@ -207,3 +207,19 @@ def test_scorecard_champion_explanations_sum_to_the_points(seg_result, seg_data)
     trade = np.flatnonzero(engine.segment_names[res.segment] == "trade")
     alone = CompiledModel(card.models["trade"]).score(data.iloc[trade], reasons=3)
     np.testing.assert_array_equal(res.pd[trade], alone.pd)
+
+
+def test_segment_sections_of_the_validation_report(seg_result, seg_data):
+    from credit_grading.segments import segment_sections
+
+    test = seg_data[seg_data["as_of"] == seg_data["as_of"].max()]
+    out = segment_sections(seg_result.spec, test, "bad_12m")
+    names = [s["segment"] for s in out["segments"]]
+    assert names == [*GROUPS, "(other levels)"]
+    assert sum(s["rows"] for s in out["segments"]) == len(test) == out["segmented"]["rows"]
+    by = {s["segment"]: s for s in out["segments"]}
+    assert by["trade"]["model"] == "trade" and by["production"]["model"] == POOLED
+    assert by["production"]["segmented"] == by["production"]["pooled"] and by["production"]["fallback"]
+    assert sum(g["count"] for g in by["trade"]["grades"]) == by["trade"]["rows"]
+    ev = seg_result.evaluation["test"]
+    assert out["segmented"]["gini"] == pytest.approx(ev["segmented"]["gini"])

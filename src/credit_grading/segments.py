@@ -208,4 +208,36 @@ def evaluate_segments(spec: SegmentedSpec, data: pd.DataFrame, rows: np.ndarray,
     return out
 
 
-__all__ = ["SegmentedTrainingResult", "evaluate_segments", "train_segments"]
+def segment_sections(spec: SegmentedSpec, data: pd.DataFrame, target: str) -> dict:
+    """The validation report's sector view: per configured segment (and the other levels) the rows, bad
+    rate, which model scores them, the segmented and the pooled champion's AUC, Gini and KS, and the
+    grade table on the master scale (count, bads, bad rate, mean PD per grade); plus the pooled view
+    (every row by the pooled model) and the segmented view (every row by its segment's model)."""
+    from credit_grading.grading.fit import grade_table, records
+
+    y = data[target].to_numpy(dtype=np.float64)
+    seg_pd = CompiledSegmentedModel(spec).score(data).pd
+    pooled_pd = CompiledModel(spec.pooled).score(data).pd
+    group = pd.Series(_levels(data, spec.column)).map(spec.levels).fillna("(other levels)").to_numpy(dtype=object)
+    sections = []
+    for name in dict.fromkeys([*spec.levels.values(), "(other levels)"]):
+        m = group == name
+        if not m.any():
+            continue
+        model = name if name in spec.models else POOLED
+        sections.append({
+            "segment": name, "model": model, "levels": sorted(k for k, v in spec.levels.items() if v == name),
+            "fallback": spec.meta.get("segments", {}).get(name, {}).get("fallback"),
+            "rows": int(m.sum()), "bad_rate": float(y[m].mean()),
+            "segmented": _champion_figures(y[m], seg_pd[m]), "pooled": _champion_figures(y[m], pooled_pd[m]),
+            "grades": list(records(grade_table(spec.pooled.scale, seg_pd[m], y[m]))),
+        })  # fmt: skip
+    return {
+        "column": spec.column,
+        "segments": sections,
+        "segmented": _champion_figures(y, seg_pd),
+        "pooled": _champion_figures(y, pooled_pd),
+    }
+
+
+__all__ = ["SegmentedTrainingResult", "evaluate_segments", "segment_sections", "train_segments"]
