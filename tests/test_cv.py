@@ -173,3 +173,27 @@ def test_train_prints_intervals_and_cv_and_the_report_carries_them(tmp_path):
     assert (
         manifest["config"]["gbm"]["min_data_in_leaf"] == 45 and manifest["config"]["model"]["name"] == "small_registry"
     )
+
+
+def test_validation_rows_too_few_for_the_scale_bring_in_out_of_fold_pds():
+    """Above the cross-validation threshold, cut-offs are fitted on the validation rows; when those
+    cannot carry the whole scale, one repeat of the cross-validation gives out-of-fold PDs of all the
+    development rows, and they are used if they carry more grades (and said so)."""
+    from credit_grading.engine.model import CompiledModel
+    from credit_grading.exceptions import DataError
+    from credit_grading.grading.fit import fit_scale
+
+    cfg = small_config(evaluation={"cv": {"max_rows": 1_000, "folds": 3}})
+    rows = validate_table(generate_registry(3_000, seed=9).table, RegistrySchema.from_config(cfg)).data
+    res = train_models(rows, cfg)
+    ev = res.evaluation
+    valid = res.splits.valid
+    try:
+        on_valid = fit_scale(CompiledModel(res.model).score(valid).pd, valid["bad_12m"], cfg.grading).n_grades
+    except DataError:
+        on_valid = 0
+    assert on_valid < 9 and res.model.scale.n_grades > on_valid
+    assert ev["cv"]["ran"] and ev["cv"]["repeats"] == 1 and ev["cv"]["folds"] == 3
+    assert ev["cv"]["reason"].startswith(f"the {len(valid):,} validation rows support ")
+    assert ev["grades"]["sample"].startswith("out-of-fold PDs of the 2,400 development rows")
+    assert ev["champion_choice"]["basis"] == "validation AUC"  # chosen before; the folds only serve the grades

@@ -27,7 +27,7 @@ import pandas as pd
 
 from credit_grading.calibration import fit_calibration
 from credit_grading.config import Config, CvMode, load_config
-from credit_grading.config.grading import FitSample
+from credit_grading.config.grading import CutoffMethod, FitSample
 from credit_grading.engine.model import CompiledModel
 from credit_grading.evaluation import auc, average_ranks, intervals, ks, metrics, spread
 from credit_grading.exceptions import ConfigError, DataError
@@ -250,6 +250,37 @@ def _grade_sample(
     return CompiledModel(model).score(dev).pd, dev[target].to_numpy(dtype=np.float64), f"{what}: {len(dev):,} rows"
 
 
+def _fit_grades(cfg: Config, splits: Splits, model: ModelSpec, cv_result: CvResult | None, cv_summary: dict) -> tuple:
+    """The master scale and the sample it was fitted on; with ``grading.fit.sample: auto`` and no
+    cross-validation yet (and ``evaluation.cv.mode`` not ``off``), validation rows too few for the
+    whole scale bring in out-of-fold PDs of all the development rows (one repeat of the
+    cross-validation, reported as such) when they support more grades."""
+    pd_fit, y_fit, sample = _grade_sample(cfg, splits, model, cv_result)
+    try:
+        scale, error = fit_scale(pd_fit, y_fit, cfg.grading), None
+    except DataError as exc:
+        scale, error = None, exc
+    full = len(cfg.grading.grades)
+    auto = (cfg.grading.fit.sample == FitSample.AUTO and cfg.grading.cutoffs == CutoffMethod.FITTED
+            and cfg.evaluation.cv.mode != CvMode.OFF)  # fmt: skip
+    if auto and cv_result is None and (scale is None or scale.n_grades < full):
+        fitted = "none" if scale is None else f"only {scale.n_grades}"
+        why = (f"the {len(splits.valid):,} validation rows support {fitted} of the {full} grades: out-of-fold PDs of "
+               f"the {len(splits.train) + len(splits.valid):,} development rows are fitted instead")  # fmt: skip
+        try:  # part of the grades step: no step of its own
+            oof = cross_validate(pd.concat([splits.train, splits.valid]), cfg, repeats=1)
+            pd_oof, y_oof, sample_oof = _grade_sample(cfg, splits, model, oof)
+            other = fit_scale(pd_oof, y_oof, cfg.grading)
+        except DataError:
+            other = None
+        if other is not None and (scale is None or other.n_grades > scale.n_grades):
+            scale, sample, error = other, sample_oof, None
+            cv_result, cv_summary = oof, oof.summary() | {"reason": why}
+    if error is not None:
+        raise error
+    return replace(scale, meta={**scale.meta, "sample": sample}), sample, cv_result, cv_summary
+
+
 def train_models(
     data: pd.DataFrame,
     config: Config | None = None,
@@ -301,17 +332,16 @@ def train_models(
         t0 = time.perf_counter()
         step("cross-validation")
         cv_result = cross_validate(pd.concat([splits.train, splits.valid]), cfg)
-        timings["cross_validation"] = time.perf_counter() - t0
     cv_summary = cv_result.summary() | {"reason": cv_reason} if cv_result else {"ran": False, "reason": cv_reason}
+    if cv_result is not None:
+        timings["cross_validation"] = time.perf_counter() - t0
     choice = choose_champion(cfg, valid_ev, cv_summary if cv_result else None)
     model = replace(both, champion=choice["chosen"])
 
     t0 = time.perf_counter()
     step("grades")
     _check_rule_items(cfg, data)
-    pd_fit, y_fit, sample = _grade_sample(cfg, splits, model, cv_result)
-    scale = fit_scale(pd_fit, y_fit, cfg.grading)
-    scale = replace(scale, meta={**scale.meta, "sample": sample})
+    scale, sample, cv_result, cv_summary = _fit_grades(cfg, splits, model, cv_result, cv_summary)
     model = replace(model, scale=scale, overrides=cfg.grading.overrides,
                     hysteresis_margin=cfg.grading.hysteresis_margin)  # fmt: skip
     timings["grades"] = time.perf_counter() - t0
