@@ -204,3 +204,15 @@ def test_compiled_modules_cache_kernels_in_the_private_directory(module, tmp_pat
     assert proc.returncode == 0, proc.stderr
     want = str(tmp_path / "xdg" / "credit_grading" / "numba")
     assert proc.stdout.split() == [want, want]
+
+
+def test_total_only_equals_the_sum_of_the_points(engine, holdout):
+    """Scoring the total alone adds each feature's points as they come, in feature order: the
+    same total, bit for bit, as summing the points matrix (any block size, any input kind)."""
+    with_points = engine.score(holdout, points=True)
+    table = pa.Table.from_pandas(holdout, preserve_index=False)
+    for data in (holdout, table):
+        for block_rows in (1000, 1 << 16):
+            alone = engine.score(data, points=False, block_rows=block_rows)
+            np.testing.assert_array_equal(alone.score, with_points.score)
+            np.testing.assert_array_equal(np.signbit(alone.score), np.signbit(with_points.score))

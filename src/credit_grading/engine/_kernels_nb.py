@@ -189,3 +189,29 @@ def encode_text(offsets, base, words, bitmap, bit0, codes, max_levels):  # pragm
                 table[k] = c
         codes[i] = c
     return first[:n_levels].copy()
+
+
+@njit(cache=True, nogil=True)
+def numeric_points_add(x, missing, splits, specials, lut, total, first):  # pragma: no cover - compiled
+    # numeric_points added into total (assigned when first): a row's total without storing
+    # the feature's points.
+    r = splits.shape[0] + 1
+    if missing.shape[0] > 0:
+        for i in range(x.shape[0]):
+            p = lut[r + R_MISSING if missing[i] else slot_of(np.float64(x[i]), splits, specials, r)]
+            total[i] = p if first else total[i] + p
+    else:
+        for i in range(x.shape[0]):
+            p = lut[slot_of(np.float64(x[i]), splits, specials, r)]
+            total[i] = p if first else total[i] + p
+
+
+@njit(cache=True, nogil=True)
+def level_points_add(codes, lut, total, first):  # pragma: no cover - compiled
+    # Points of each row's level code added into total (assigned when first); code -1
+    # (missing) picks the last entry of lut.
+    last = lut.shape[0] - 1
+    for i in range(codes.shape[0]):
+        c = codes[i]
+        p = lut[c if c >= 0 else last]
+        total[i] = p if first else total[i] + p

@@ -87,3 +87,14 @@ def encode_text(array) -> tuple[np.ndarray, list[str]] | None:
     if first.size == 0 and array.null_count < n:
         return None
     return codes, array.take(pa.array(first)).to_pylist()
+
+
+def numeric_points_add(x, missing, splits, specials, lut, total, first: bool) -> None:
+    """Add a numeric feature's points into ``total`` (assign when ``first``)."""
+    x, missing = _prepare(x, missing)
+    compiled().numeric_points_add(x, missing, splits, specials, lut, total, first)
+
+
+def level_points_add(codes, lut, total, first: bool) -> None:
+    """Add a categorical feature's points (``lut`` by level code, -1 the last entry) into ``total``."""
+    compiled().level_points_add(codes, lut, total, first)

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from credit_grading.columns import Columns, Tabular
-from credit_grading.engine.kernels import numeric_points_into
+from credit_grading.engine.kernels import level_points_add, numeric_points_add, numeric_points_into
 from credit_grading.engine.reasons import top_k_points
 from credit_grading.engine.slots import categorical_codes, level_lookup
 from credit_grading.specs.binning import UNSEEN
@@ -141,6 +141,15 @@ class CompiledScorecard:
 
         def run(start: int) -> None:
             stop = min(start + block_rows, n)
+            if pts is None and not k:  # the total only: each feature's points added as they come
+                total = score[start:stop]
+                for j, (f, (kind, values, extra)) in enumerate(zip(self._features, inputs, strict=True)):
+                    if kind == "cat":
+                        level_points_add(values[start:stop], extra, total, j == 0)
+                    else:
+                        miss = extra[start:stop] if extra is not None else None
+                        numeric_points_add(values[start:stop], miss, f["splits"], f["special"], f["lut"], total, j == 0)
+                return
             block = pts[:, start:stop] if pts is not None else np.empty((nf, stop - start), dtype=np.float64)
             for j, (f, (kind, values, extra)) in enumerate(zip(self._features, inputs, strict=True)):
                 if kind == "cat":
