@@ -193,8 +193,12 @@ class CompiledSegmentedModel:
         fields = ("score", "margin", "pd_scorecard", "pd_gbm", "pd")
         out_arrays: dict[str, np.ndarray | None] = {}
         r_idx = r_val = None
-        for code, rows in parts:
-            res = run(code, rows)
+        results = [(code, rows, run(code, rows)) for code, rows in parts]
+        widths = [res.reason_index.shape[1] for _, _, res in results if res.reason_index is not None]
+        if widths:  # as wide as the widest segment's reasons (a model with fewer features gives fewer)
+            r_idx = np.full((n, max(widths)), -1, dtype=np.int16)
+            r_val = np.zeros((n, max(widths)))
+        for code, rows, res in results:
             for name in fields:
                 v = getattr(res, name)
                 if v is None:
@@ -203,13 +207,9 @@ class CompiledSegmentedModel:
                     out_arrays[name] = np.full(n, np.nan)
                 out_arrays[name][rows] = v
             if res.reason_index is not None:
-                if r_idx is None:
-                    k = res.reason_index.shape[1]
-                    r_idx = np.full((n, k), -1, dtype=np.int16)
-                    r_val = np.zeros((n, k))
-                k = min(r_idx.shape[1], res.reason_index.shape[1])
-                r_idx[rows, :k] = self._remap[code][res.reason_index[:, :k]]
-                r_val[rows, :k] = res.reason_value[:, :k]
+                k = res.reason_index.shape[1]
+                r_idx[rows, :k] = self._remap[code][res.reason_index]
+                r_val[rows, :k] = res.reason_value
         out = ModelResult(
             out_arrays.get("score"), out_arrays.get("margin"), out_arrays.get("pd_scorecard"),
             out_arrays.get("pd_gbm"), out_arrays["pd"], champion,
