@@ -250,7 +250,8 @@ def _grade_sample(
     return CompiledModel(model).score(dev).pd, dev[target].to_numpy(dtype=np.float64), f"{what}: {len(dev):,} rows"
 
 
-def _fit_grades(cfg: Config, splits: Splits, model: ModelSpec, cv_result: CvResult | None, cv_summary: dict) -> tuple:
+def _fit_grades(cfg: Config, splits: Splits, model: ModelSpec, cv_result: CvResult | None, cv_summary: dict,
+                allow_cv: bool = True) -> tuple:  # fmt: skip
     """The master scale and the sample it was fitted on; with ``grading.fit.sample: auto`` and no
     cross-validation yet (and ``evaluation.cv.mode`` not ``off``), validation rows too few for the
     whole scale bring in out-of-fold PDs of all the development rows (one repeat of the
@@ -262,7 +263,7 @@ def _fit_grades(cfg: Config, splits: Splits, model: ModelSpec, cv_result: CvResu
         scale, error = None, exc
     full = len(cfg.grading.grades)
     auto = (cfg.grading.fit.sample == FitSample.AUTO and cfg.grading.cutoffs == CutoffMethod.FITTED
-            and cfg.evaluation.cv.mode != CvMode.OFF)  # fmt: skip
+            and cfg.evaluation.cv.mode != CvMode.OFF and allow_cv)  # fmt: skip
     if auto and cv_result is None and (scale is None or scale.n_grades < full):
         fitted = "none" if scale is None else f"only {scale.n_grades}"
         why = (f"the {len(splits.valid):,} validation rows support {fitted} of the {full} grades: out-of-fold PDs of "
@@ -292,7 +293,7 @@ def train_models(
     """Train, calibrate, grade and evaluate both models on a validated registry table.
 
     ``progress`` is called with each name of :data:`STEPS` as that step starts. ``cv`` forces
-    cross-validation on (True) or off (False); None follows ``evaluation.cv``.
+    cross-validation on (True) or off (False, also for grade fitting); None follows ``evaluation.cv``.
     """
     step = progress or (lambda _name: None)
     cfg = config or load_config()
@@ -341,7 +342,9 @@ def train_models(
     t0 = time.perf_counter()
     step("grades")
     _check_rule_items(cfg, data)
-    scale, sample, cv_result, cv_summary = _fit_grades(cfg, splits, model, cv_result, cv_summary)
+    scale, sample, cv_result, cv_summary = _fit_grades(
+        cfg, splits, model, cv_result, cv_summary, allow_cv=cv is not False
+    )
     model = replace(model, scale=scale, overrides=cfg.grading.overrides,
                     hysteresis_margin=cfg.grading.hysteresis_margin)  # fmt: skip
     timings["grades"] = time.perf_counter() - t0
