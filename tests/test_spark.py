@@ -256,6 +256,7 @@ def standalone(tmp_path):
             daemon_cmd("stop", cls)
 
 
+@pytest.mark.slow  # two command lines, each with its own driver JVM, on a cluster started for the test
 def test_on_a_loopback_standalone_cluster_the_command_gives_the_local_rows(standalone, bundle, registry, tmp_path):
     local, want = _local(bundle, registry, tmp_path / "l")
     out = tmp_path / "cluster.parquet"

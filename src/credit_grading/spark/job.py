@@ -255,7 +255,7 @@ class SparkRescorer:
     def _summary(self, totals: Totals, so: SparkOptions, seconds: float, input_hash, published: Path,
                  files: list[Path], duplicates: int) -> dict:  # fmt: skip
         o = self.options
-        chunk_sha = [sha256_file(f) for f in files]
+        chunk_sha = {f: sha256_file(f) for f in files}
         return {
             "input": str(self.input) if self.input is not None else f"table:{self.table}",
             "input_sha256": input_hash.result() if input_hash is not None else None,
@@ -277,8 +277,10 @@ class SparkRescorer:
             "reject_reasons": totals.reject_reasons,
             "chunks": len(totals.chunks),
             "chunk_rows": so.batch_rows,
-            "output_sha256": sha256_file(published) if published.is_file() else output.dataset_sha256(published),
-            "chunk_sha256": chunk_sha,
+            "output_sha256": chunk_sha[published]
+            if published.is_file()
+            else output.dataset_sha256(published, chunk_sha),
+            "chunk_sha256": list(chunk_sha.values()),
             "seconds": round(seconds, 3),
             "rows_per_second": round(totals.rows_read / seconds) if seconds > 0 else None,
             "spark": {

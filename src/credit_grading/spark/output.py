@@ -47,11 +47,13 @@ def data_files(path: Path) -> list[Path]:
     return sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith((".", "_")))
 
 
-def dataset_sha256(path: Path) -> str:
-    """sha256 of a folder of files: over each file's path (relative, ``/``-separated) and sha256."""
+def dataset_sha256(path: Path, hashes: dict[Path, str] | None = None) -> str:
+    """sha256 of a folder of files: over each file's path (relative, ``/``-separated) and sha256
+    (taken from ``hashes`` where given)."""
+    hashes = hashes or {}
     h = hashlib.sha256()
     for p in sorted(p for p in path.rglob("*") if p.is_file()):
-        h.update(f"{p.relative_to(path).as_posix()}\t{sha256_file(p)}\n".encode())
+        h.update(f"{p.relative_to(path).as_posix()}\t{hashes.get(p) or sha256_file(p)}\n".encode())
     return h.hexdigest()
 
 
