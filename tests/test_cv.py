@@ -152,7 +152,7 @@ def test_train_prints_intervals_and_cv_and_the_report_carries_them(tmp_path):
     assert "Held-out test (stratified" in text and "Out-of-time" not in text
     assert "AUC (95% CI)" in text and "Gini (95% CI)" in text and "KS (95% CI)" in text
     assert "Cross-validated, 3 folds × 1 repeats on 1,200 development rows" in text
-    assert "Champion " in text and "cross-validated mean AUC" in text and "cut-offs fitted on out-of-fold PDs" in text
+    assert "Champion: " in text and "cross-validated mean AUC" in text and "cut-offs fitted on out-of-fold PDs" in text
     assert "(model small_registry," in text  # named after the dataset
     rep = json.loads((tmp_path / "b" / "validation_report.json").read_text())
     tr = rep["training"]

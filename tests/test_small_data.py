@@ -81,7 +81,8 @@ def _ev(card, gbm):
 def test_champion_auto_takes_the_better_auc_and_a_tie_goes_to_the_scorecard():
     auto = load_config()
     assert str(auto.model.champion) == "auto"
-    assert choose_champion(auto, _ev(0.80, 0.81))["chosen"] == "gbm"
+    gbm = choose_champion(auto, _ev(0.80, 0.81))
+    assert gbm["chosen"] == "gbm" and gbm["reason"].startswith("gbm, the better validation AUC (scorecard 0.8000")
     assert choose_champion(auto, _ev(0.81, 0.80))["chosen"] == "scorecard"
     tie = choose_champion(auto, _ev(0.80001, 0.80004))
     assert tie["chosen"] == "scorecard" and "a tie on the validation AUC goes to the scorecard" in tie["reason"]
@@ -90,7 +91,7 @@ def test_champion_auto_takes_the_better_auc_and_a_tie_goes_to_the_scorecard():
     assert by_cv["chosen"] == "scorecard" and by_cv["basis"] == "cross-validated mean AUC"
     assert by_cv["validation_auc"] == {"scorecard": 0.70, "gbm": 0.90}
     fixed = choose_champion(config_with(model={"champion": "gbm"}), _ev(0.81, 0.80))
-    assert fixed["chosen"] == "gbm" and fixed["reason"].startswith("set by model.champion: gbm")
+    assert fixed["chosen"] == "gbm" and fixed["reason"].startswith("gbm, set by model.champion (validation AUC")
 
 
 def test_on_the_built_in_registry_auto_still_picks_the_gbm_with_nine_grades(trained):

@@ -175,11 +175,11 @@ def choose_champion(config: Config, valid: dict, cv: dict | None = None) -> dict
     diff = values["gbm"] - values["scorecard"]
     figures = f"scorecard {values['scorecard']:.4f}, gbm {values['gbm']:.4f}"
     if setting != "auto":
-        reason = f"set by model.champion: {setting} ({basis}: {figures})"
+        reason = f"{chosen}, set by model.champion ({basis}: {figures})"
     elif shown["gbm"] == shown["scorecard"]:
-        reason = f"a tie on the {basis} goes to the scorecard, the simpler model ({figures})"
+        reason = f"scorecard: a tie on the {basis} goes to the scorecard, the simpler model ({figures})"
     else:
-        reason = f"the better {basis} ({figures}; difference {abs(diff):.4f}) under model.champion: auto"
+        reason = f"{chosen}, the better {basis} ({figures}; difference {abs(diff):.4f}) under model.champion: auto"
     return {"setting": setting, "chosen": chosen, "basis": basis, "auc": values, "difference_gbm_minus_scorecard": diff,
             "validation_auc": {m: valid[m]["auc"] for m in ("scorecard", "gbm")}, "reason": reason}  # fmt: skip
 

@@ -104,7 +104,7 @@ def train(
         out.print(cvt)
     choice = ev.get("champion_choice")
     if choice:
-        out.print(f"Champion {choice['chosen']}: {esc(choice['reason'])}.", soft_wrap=True)
+        out.print(f"Champion: {esc(choice['reason'])}.", soft_wrap=True)
     grades = ev.get("grades") or {}
     count = grades.get("count") or {}
     if grades.get("sample"):
