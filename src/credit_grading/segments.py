@@ -70,11 +70,13 @@ def train_segments(
     oracle_column: str = "true_pd",
     progress: Callable[[str], None] | None = None,
     cv: bool | None = None,
+    on_segment: Callable[[str], None] | None = None,
 ) -> SegmentedTrainingResult:
     """Train the pooled and the segment models on a validated registry table; grade on one master scale.
 
-    ``segments`` defaults to ``config.segments``. ``progress`` is called with ``"pooled"`` and each
-    segment's name as its training starts.
+    ``segments`` defaults to ``config.segments``. ``progress`` is told the pooled training's steps
+    (:data:`credit_grading.training.STEPS`, as :func:`~credit_grading.training.train_models` tells them);
+    ``on_segment`` (optional) is called with each segment's name as its training starts.
     """
     cfg = config or load_config()
     seg_cfg = segments if segments is not None else getattr(cfg, "segments", None)
@@ -83,14 +85,13 @@ def train_segments(
     column, target = seg_cfg.column, cfg.dataset.target_column
     if column not in data.columns:
         raise DataError(f"segments.column {column!r} is not a column of the training data")
-    step = progress or (lambda _name: None)
+    step = on_segment or (lambda _name: None)
     data = data.reset_index(drop=True)
     levels = _levels(data, column)
     present = set(levels[pd.notna(levels)])
     never = sorted(lv for lv in seg_cfg.segment_of_level() if lv not in present)
 
-    step(POOLED)
-    pooled = train_models(data, cfg, oracle_column=oracle_column, cv=cv)
+    pooled = train_models(data, cfg, oracle_column=oracle_column, cv=cv, progress=progress)
     champion = pooled.model.champion
     seg_cfg_train = _segment_config(cfg)
     trained: dict[str, TrainingResult] = {}
