@@ -289,12 +289,16 @@ class FastGbm:
             nodes = np.arange(tr.node_start[t], tr.node_start[t + 1])
             feats = tuple(sorted(set(tr.feature[nodes].tolist())))
             per_tree.append((feats, {f: self._local_cells(t, f) for f in feats}))
-        groups: dict[tuple, list[int]] = {}
-        for t, (feats, _) in enumerate(per_tree):
-            groups.setdefault(feats, []).append(t)
-
         units: list[tuple[tuple, list[int], list[np.ndarray]]] = []
         direct: list[int] = []
+        groups: dict[tuple, list[int]] = {}
+        for t, (feats, cells) in enumerate(per_tree):
+            # A tree with more cells than max_cells on its own fits no table (a group's cells
+            # refine each member's): it goes to the leaf tables without trying the groups.
+            if feats and int(np.prod([len(np.unique(c)) for c in cells.values()])) > self.max_cells:
+                direct.append(t)
+            else:
+                groups.setdefault(feats, []).append(t)
 
         def cells_of(feats, trees):
             out = []
