@@ -15,6 +15,7 @@ import pytest
 
 import credit_grading.batch.keys as batch_keys
 from credit_grading.batch import rescore
+from credit_grading.batch.chunks import ChunkGrader
 from credit_grading.exceptions import DataError
 from credit_grading.registry.validate import validate_table
 from credit_grading.service import BundleGrader
@@ -179,3 +180,29 @@ def test_a_resumed_run_still_rejects_repeats_of_keys_graded_before_the_checkpoin
     assert again["output_sha256"] == full["output_sha256"] == sha256_file(out)  # hashed as written, resumed too
     meta = pq.ParquetFile(out).metadata
     assert meta.num_row_groups == 9 and meta.num_rows == full["rows_graded"]
+
+
+def test_a_run_killed_after_its_output_moved_into_place_finishes_without_regrading(bundle, dup_file, tmp_path,
+                                                                                   monkeypatch):  # fmt: skip
+    from credit_grading.batch.writer import OutputWriter
+
+    ref = tmp_path / "ref.parquet"
+    rescore(bundle, dup_file, ref, chunk_rows=700, rejects_path=tmp_path / "ref.csv")
+    out = tmp_path / "g.parquet"
+    publish = OutputWriter.publish
+
+    def killed_after_the_move(self, chunks, in_place=False):
+        self.output.parent.mkdir(parents=True, exist_ok=True)
+        self.partial.replace(self.output)  # the output is in place; the rejects and side files are not
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(OutputWriter, "publish", killed_after_the_move)
+    with pytest.raises(KeyboardInterrupt):
+        rescore(bundle, dup_file, out, chunk_rows=700, rejects_path=tmp_path / "g.csv")
+    assert out.read_bytes() == ref.read_bytes() and not (tmp_path / "g.csv").exists()
+    monkeypatch.setattr(OutputWriter, "publish", publish)
+    monkeypatch.setattr(ChunkGrader, "decide", lambda *a: pytest.fail("the chunks were graded again"))
+    again = rescore(bundle, dup_file, out, chunk_rows=700, rejects_path=tmp_path / "g.csv")
+    assert out.read_bytes() == ref.read_bytes()
+    assert (tmp_path / "g.csv").read_bytes() == (tmp_path / "ref.csv").read_bytes()
+    assert again["output_sha256"] == sha256_file(ref) and not Path(f"{out}.work").exists()

@@ -51,7 +51,9 @@ class ChunkReader:
         self.total_rows: int | None = None
         if self.format == "parquet":
             check_parquet_kinds(self.path, schema)
-            self._pf = pq.ParquetFile(self.path, pre_buffer=False, read_dictionary=self._categoricals())
+            self._pf = pq.ParquetFile(
+                self.path, pre_buffer=False, buffer_size=1 << 20, read_dictionary=self._categoricals()
+            )
             self.total_rows = self._pf.metadata.num_rows
 
     def _categoricals(self) -> list[str]:

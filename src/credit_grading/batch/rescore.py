@@ -3,8 +3,10 @@
 :func:`rescore` reads the registry chunk by chunk (:class:`~credit_grading.batch.reader.ChunkReader`),
 and for each chunk the :class:`~credit_grading.batch.chunks.ChunkGrader` validates it under the
 model's registry contract, scores, grades and explains it with the compiled engine; the
-:class:`~credit_grading.batch.writer.OutputWriter` spools it and appends it to the output, and
-the :class:`~credit_grading.batch.checkpoint.CheckpointStore` records the progress. The output
+:class:`~credit_grading.batch.writer.OutputWriter` appends it to the output as one row group
+(encoded once, in place), and the :class:`~credit_grading.batch.checkpoint.CheckpointStore`
+records the progress. Three threads overlap: one reads and validates chunk k + 1 (in file order),
+one scores and grades chunk k, one writes chunk k − 1. The output
 path appears only complete (written beside it, fsync'ed, renamed). Killed at any moment, the same
 command resumes after the last checkpoint and produces a byte-identical output; a finished run
 removes its work directory.
@@ -17,9 +19,9 @@ locked (an OS lock, released when the process dies), so a second job refuses at 
 the first, or waits for it. The input is hashed from the moment the job starts, and the job
 fails if the file changes under it.
 
-Memory is bounded by the chunk size — three chunks are in flight at a time (read, graded,
-written) — plus the keys seen so far (``keep_first`` duplicates, about 40 bytes per row) and the
-previous grading's keys when ``previous_path`` is given.
+Memory is bounded by the chunk size — three chunks are in flight at a time (read and validated,
+graded, written) — plus the keys seen so far (``keep_first`` duplicates, about 40 bytes per row)
+and the previous grading's keys when ``previous_path`` is given.
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ from credit_grading.storage import (
     check_distinct,
     check_writable,
     describe_os_error,
+    sha256_file,
     write_atomic,
 )
 
@@ -202,11 +205,19 @@ class Rescorer:
         matched = self.previous.matched if self.previous is not None else None
         done, totals, offset = state or (0, Totals(), 0)
         input_hash = _InputHash(self.input)
+        writer = OutputWriter(self.work, self.output, self.options.rejects_path, self.options.compression)
+        sealed = self.work / "sealed.json"
+        if done and sealed.exists() and not writer.partial.exists() and self.output.exists():
+            # Killed after the output moved into place: only what follows is left to do.
+            info = json.loads(sealed.read_text(encoding="utf-8"))
+            if sha256_file(self.output) == info["sha256"]:
+                if start_callback is not None:
+                    start_callback(self.reader.total_rows, done * self.reader.chunk_rows)
+                return self._finish(writer, totals, t0, input_hash.result(), info["sha256"], on_complete, True)
         dups = self._duplicates(done)
         if start_callback is not None:
             start_callback(self.reader.total_rows, done * self.reader.chunk_rows)
         step = progress or (lambda _rows: None)
-        writer = OutputWriter(self.work, self.output, self.options.rejects_path, self.options.compression)
         writer.resume(done, offset)
 
         def commit(number: int, out, rejects, stats: dict, seen: np.ndarray | None) -> None:
@@ -240,7 +251,14 @@ class Rescorer:
             raise DataError(f"{self.input} has no rows: there is nothing to grade")
         input_sha256 = input_hash.result()
         writer.seal()
-        summary = self._summary(totals, time.perf_counter() - t0, input_sha256, writer.sha256)
+        write_atomic(sealed, _json({"sha256": writer.sha256}))
+        return self._finish(writer, totals, t0, input_sha256, writer.sha256, on_complete, False)
+
+    def _finish(self, writer: OutputWriter, totals: Totals, t0: float, input_sha256: str, output_sha256: str,
+                on_complete, in_place: bool) -> dict:  # fmt: skip
+        """Record the run, move the sealed output into place (unless it is there already), write the
+        rejects and the side files; the summary."""
+        summary = self._summary(totals, time.perf_counter() - t0, input_sha256, output_sha256)
         # The run is recorded before its output appears, once: a run killed after recording
         # resumes to the same bytes and finds its record in the work directory.
         marker = self.work / "recorded.json"
@@ -250,7 +268,7 @@ class Rescorer:
             else:
                 summary.update(on_complete(summary) or {})
                 write_atomic(marker, _json({k: v for k, v in summary.items() if k.startswith("audit_")}))
-        writer.publish(len(totals.chunks))
+        writer.publish(len(totals.chunks), in_place=in_place)
         write_atomic(self._side("summary.json"), _json(summary))
         if totals.migration is not None:
             self._write_migration(totals)
@@ -367,26 +385,32 @@ def _json(doc: dict) -> str:
 
 
 def _prefetch(chunks):
-    """The next chunk is made ready in a second thread while this one is graded."""
+    """The next chunk is made ready in a second thread while this one is graded.
+
+    The thread starts on chunk k + 1 only once chunk k is taken: two chunks are in hand at a
+    time, never a third waiting in a queue (memory is what a chunk costs, not the queue's depth).
+    """
     import queue
     import threading
 
-    q: queue.Queue = queue.Queue(maxsize=1)
+    q: queue.Queue = queue.Queue()
+    turn = threading.Semaphore(1)
     done = object()
     stop = threading.Event()
+    items = iter(chunks)
 
     def produce() -> None:
         try:
-            for item in chunks:
-                while not stop.is_set():
-                    try:
-                        q.put(item, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
+            while True:
+                while not turn.acquire(timeout=0.1):
+                    if stop.is_set():
+                        return
                 if stop.is_set():
                     return
-            q.put(done)
+                item = next(items, done)
+                q.put(item)
+                if item is done:
+                    return
         except BaseException as exc:  # handed to the consumer
             q.put(exc)
 
@@ -399,6 +423,8 @@ def _prefetch(chunks):
                 return
             if isinstance(item, BaseException):
                 raise item
+            turn.release()  # the thread goes on to the next chunk while this one is graded
             yield item
+            del item
     finally:
         stop.set()

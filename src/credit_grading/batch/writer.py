@@ -181,10 +181,12 @@ class OutputWriter:
         self.sha256 = self._file_hash.hexdigest()
         return self.partial
 
-    def publish(self, chunks: int) -> None:
-        """Move the sealed partial file onto the output; write the rejects file."""
+    def publish(self, chunks: int, in_place: bool = False) -> None:
+        """Move the sealed partial file onto the output (``in_place``: it is there already); write
+        the rejects file."""
         self.output.parent.mkdir(parents=True, exist_ok=True)
-        self.partial.replace(self.output)
+        if not in_place:
+            self.partial.replace(self.output)
         if self.rejects is not None:
             self._write_rejects(chunks)
 
