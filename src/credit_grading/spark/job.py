@@ -8,10 +8,10 @@ Order of work (every check that can fail runs before Spark is asked for anything
 2. the input read (Parquet path or catalog table), its columns checked against the contract,
    its rows numbered (:mod:`credit_grading.spark.source`);
 3. the keyed pre-pass: the rows to reject as duplicates;
-4. one pass grading every batch with the local chunk code
-   (:class:`~credit_grading.batch.chunks.ChunkGrader` in ``mapInArrow``), kept (memory, then
-   disk) while the results are written into ``<output>.work/spark`` and the rejects and counts
-   are collected;
+4. one pass grading every chunk with the local chunk code
+   (:class:`~credit_grading.batch.chunks.ChunkGrader` in ``mapInArrow``, see
+   :mod:`credit_grading.spark.tasks`): the tasks write the results into ``<output>.work/spark``
+   and return the rejects and counts;
 5. the output moved into place by one rename (swapped with the old output when replacing it),
    after the run-log hook; rejects, ``summary.json`` and migration written atomically beside it.
 

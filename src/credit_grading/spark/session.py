@@ -54,8 +54,10 @@ def quiet_python_loggers() -> None:
 
 def active_session():
     """The Spark session already running in this process, if any."""
-    from pyspark.sql import SparkSession
-
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError:
+        return None
     return SparkSession.getActiveSession()
 
 
