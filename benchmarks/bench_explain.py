@@ -114,7 +114,8 @@ def main() -> None:
     t0 = time.perf_counter()
     default = GbmModel(config).fit(train, val)
     print(
-        f"default model trained in {time.perf_counter() - t0:.1f} s: {config.gbm.max_depth=} {config.gbm.num_leaves=}"
+        f"default model trained in {time.perf_counter() - t0:.1f} s: max_depth={default.spec_.params['max_depth']} "
+        f"num_leaves={default.spec_.params['num_leaves']}"
     )
     engine = CompiledGbm(default.spec_)
     x = engine.matrix(score_rows)

@@ -108,7 +108,7 @@ def main() -> None:
     spec = model.spec_
     print(
         f"GBM training on {len(parts.train):,} rows (+{len(parts.valid):,} for early stopping): {t_fit:.1f} s; "
-        f"{spec.best_iteration} trees, {config.gbm.num_leaves} leaves max, {len(spec.features)} features; "
+        f"{spec.best_iteration} trees, {spec.params['num_leaves']} leaves max, {len(spec.features)} features; "
         f"{threads} threads"
     )
     engine = model.compiled()
