@@ -193,6 +193,13 @@ def test_the_list_form_of_a_condition_reads_the_lists_column(bundle, data):
     m = read_memberships(_mem([[d["uscc"].iloc[3], "tianjin_serious", "120000", "2025-11-02", None]]))
     cond = SimpleNamespace(all=None, any=None, missing_at_least=None, list_="tianjin_serious")
     assert np.flatnonzero(condition_mask(cond, apply_memberships(d, m, **KEYS), rule="r")).tolist() == [3]
+    # The config's own form: {list: name} parses, reads list:<name>, and round-trips as written.
+    rule = OverrideRule.model_validate({"id": "tj", "when": {"list": "tianjin_serious"}, "then": {"tier": "D"}})
+    assert rule.when.items() == {"list:tianjin_serious"}
+    assert rule.model_dump(mode="json", by_alias=True, exclude_none=True)["when"] == {"list": "tianjin_serious"}
+    assert np.flatnonzero(condition_mask(rule.when, apply_memberships(d, m, **KEYS), rule="tj")).tolist() == [3]
+    with pytest.raises(ValueError, match="exactly one of: an item test, missing_at_least, list, all, any"):
+        Condition.model_validate({"list": "a", "item": "x", "eq": 1})
     with pytest.raises(ConfigError, match="override rule 'r' names list 'tianjin_serious'"):
         condition_mask(cond, d, rule="r")
 

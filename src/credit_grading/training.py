@@ -186,7 +186,8 @@ def choose_champion(config: Config, valid: dict, cv: dict | None = None) -> dict
 
 def _check_rule_items(cfg: Config, data: pd.DataFrame) -> None:
     for rule in cfg.grading.overrides:
-        absent = sorted(i for i in rule.when.items() if i not in data.columns)
+        # A list is not in the training data: it comes from a memberships file when grading.
+        absent = sorted(i for i in rule.when.items() if i not in data.columns and not i.startswith("list:"))
         if absent:
             raise ConfigError(
                 f"override rule {rule.id!r} tests item(s) {absent}, which the training data does not have; "

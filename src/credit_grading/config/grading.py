@@ -100,6 +100,8 @@ class Condition(_Section):
     in_: tuple[float | str, ...] | None = Field(default=None, alias="in")
     missing: bool | None = None
     missing_at_least: int | None = Field(default=None, ge=1)
+    # {list: name}: true while the entity has an active membership of that list (credit_grading.lists)
+    list_: str | None = Field(default=None, alias="list", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     all: tuple[Condition, ...] | None = None
     any: tuple[Condition, ...] | None = None
 
@@ -111,9 +113,9 @@ class Condition(_Section):
 
     @model_validator(mode="after")
     def _one_form(self) -> Condition:
-        forms = sum(x is not None for x in (self.item, self.missing_at_least, self.all, self.any))
+        forms = sum(x is not None for x in (self.item, self.missing_at_least, self.list_, self.all, self.any))
         if forms != 1:
-            raise ValueError("a condition is exactly one of: an item test, missing_at_least, all, any")
+            raise ValueError("a condition is exactly one of: an item test, missing_at_least, list, all, any")
         if self.item is not None and len(self.ops) != 1:
             raise ValueError(
                 f"a test of item {self.item!r} needs exactly one of eq, ne, lt, le, gt, ge, in, missing; "
@@ -130,6 +132,8 @@ class Condition(_Section):
         """Every item this condition reads."""
         if self.item is not None:
             return {self.item}
+        if self.list_ is not None:
+            return {f"list:{self.list_}"}
         out: set[str] = set()
         for c in (self.all or ()) + (self.any or ()):
             out |= c.items()
