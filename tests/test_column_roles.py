@@ -21,15 +21,16 @@ from credit_grading.registry.schema import RegistrySchema
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "credit_grading"
 BUILTIN_NAMES = re.compile(r"""["'](uscc|bad_12m|as_of)["']|\bbad_12m\b""")
-# Files still naming the built-in scenario's columns, each for a reason (issue #16 lists the rest):
-# synth/ generates the built-in scenario and defines its names; the others hold the decision
-# document's format (entity.uscc, required by schemas/decision_report.schema.json, read by the
-# templates and the run log), the supervision tools of the enterprise registry (manual overrides,
-# inspection plans, publication lists, objections keyed by USCC) and the policy's reference
-# placeholder {uscc}. binning/fit.py: a docstring example on the synthetic registry.
+# Files still naming the built-in scenario's columns, each for a reason:
+# synth/ generates the built-in scenario and defines its names; the others are the supervision
+# tools of the enterprise registry with file formats of their own (manual overrides keyed by a
+# `uscc` column, objections stored with a `uscc` field, which the run log and `audit` read; format-1
+# decision documents keyed `entity.uscc`, still read), inspection plans and publication lists (their
+# defaults; the CLI passes the configured names) and the policy's reference placeholder {uscc}
+# (kept beside {id}). binning/fit.py: a docstring example on the synthetic registry.
 # grading/result_schema.py, grading/decide.py, registry/schema.py: defaults for callers that name no columns (tests of the
 # built-in scenario rely on them); every caller in the package passes the configured names.
-ALLOWED = {"synth", "explain/decision.py", "objections.py", "runlog.py", "cli/audit.py", "grading/manual.py",
+ALLOWED = {"synth", "objections.py", "runlog.py", "cli/audit.py", "grading/manual.py",
            "grading/grader.py", "grading/inspection.py", "grading/publish.py", "config/policy.py", "binning/fit.py",
            "grading/result_schema.py", "grading/decide.py", "registry/schema.py"}  # fmt: skip
 

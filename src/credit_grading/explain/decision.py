@@ -108,7 +108,7 @@ def _letter(policy, entity: str, as_of: str | None, decided: dt.date) -> dict:
 
 def id_label(entity: dict) -> str:
     """How a page heads the entity's key: the USCC where ids are checked as such, else the configured column."""
-    if entity.get("id_format", "uscc" if "uscc" in entity else None) == "uscc":
+    if entity.get("id_format", "uscc" if "uscc" in entity else None) == "uscc":  # the id format (not a column name)
         return "统一社会信用代码 USCC"
     return f"编号 ID · {entity.get('id_column') or 'id'}"
 
@@ -245,7 +245,7 @@ def decision_documents(res: ExplainResult, *, reasons: int = 5, input_path: str 
         doc = DecisionDocument({
             "format": FORMAT, "format_version": FORMAT_VERSION, "generated_at": generated,
             "entity": entity,
-            "as_of": as_of,
+            "as_of": as_of,  # the document's field (not a column name): the row's as-of date
             "decision": {
                 "grade": str(row["grade"]), "tier": tier, "tier_label_zh": tp.label_zh, "tier_label_en": tp.label_en,
                 "model_grade": str(row["model_grade"]), "model_tier": str(row["model_tier"]),
