@@ -19,3 +19,18 @@ def best_of(repeat: int, fn, *args, **kwargs):
         out, seconds = timed(fn, *args, **kwargs)
         best = min(best, seconds)
     return out, best
+
+
+def interleaved(repeat: int, fns: dict) -> dict[str, float]:
+    """Best seconds of each callable over ``repeat`` rounds, the callables taking turns in each
+    round (so a busy spell on a shared machine hits them alike)."""
+    best = dict.fromkeys(fns, float("inf"))
+    for _ in range(repeat):
+        for name, fn in fns.items():
+            best[name] = min(best[name], timed(fn)[1])
+    return best
+
+
+def verdict(ratio: float, target: float, at_least: bool) -> str:
+    ok = ratio >= target if at_least else ratio <= target
+    return f"(target {'≥' if at_least else '≤'} x{target:g}: {'met' if ok else 'NOT met'})"

@@ -25,8 +25,7 @@ import warnings
 
 import numpy as np
 
-from _timing import timed
-from bench_scorecard import interleaved, verdict
+from _timing import interleaved, timed, verdict
 from credit_grading.config import load_config
 from credit_grading.engine.gbm import CompiledGbm
 from credit_grading.gbm import GbmModel

@@ -34,8 +34,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from _timing import best_of
-from bench_scorecard import interleaved, verdict
+from _timing import best_of, interleaved, verdict
 from credit_grading.config import load_config
 from credit_grading.gbm import GbmModel
 from credit_grading.registry import validate_table

@@ -35,7 +35,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from _timing import best_of, timed
+from _timing import best_of, interleaved, verdict
 from credit_grading.binning.fit import training_frame
 from credit_grading.catalogue import ItemType
 from credit_grading.config import load_config
@@ -49,21 +49,6 @@ def with_age(table: pa.Table) -> pa.Table:
     """Add the derived firm_age_years (as registry validation does) to a raw table."""
     days = pc.subtract(pc.cast(table["as_of"], pa.int32()), pc.cast(table["established_on"], pa.int32()))
     return table.append_column("firm_age_years", pc.divide(pc.cast(days, pa.float64()), 365.25))
-
-
-def interleaved(repeat: int, fns: dict) -> dict[str, float]:
-    """Best seconds of each callable over ``repeat`` rounds, the callables taking turns in each
-    round (so a busy spell on a shared machine hits them alike)."""
-    best = dict.fromkeys(fns, float("inf"))
-    for _ in range(repeat):
-        for name, fn in fns.items():
-            best[name] = min(best[name], timed(fn)[1])
-    return best
-
-
-def verdict(ratio: float, target: float, at_least: bool) -> str:
-    ok = ratio >= target if at_least else ratio <= target
-    return f"(target {'≥' if at_least else '≤'} x{target:g}: {'met' if ok else 'NOT met'})"
 
 
 def user_inputs(engine, ob, items, table: pa.Table, tmp: Path, n: int, repeat: int) -> None:
