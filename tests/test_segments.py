@@ -223,3 +223,41 @@ def test_segment_sections_of_the_validation_report(seg_result, seg_data):
     assert sum(g["count"] for g in by["trade"]["grades"]) == by["trade"]["rows"]
     ev = seg_result.evaluation["test"]
     assert out["segmented"]["gini"] == pytest.approx(ev["segmented"]["gini"])
+
+
+def test_train_with_a_segments_config_writes_a_segmented_bundle_and_report(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    import yaml
+
+    from credit_grading.config import load_config
+
+    tables = [generate_registry(4_000, seed=43, as_of=d, sector_drivers=True).table
+              for d in ("2023-12-31", "2024-12-31", "2025-12-31")]  # fmt: skip
+    pq.write_table(pa.concat_tables(tables), tmp_path / "r.parquet")
+    base = load_config()
+    cfg = yaml.safe_load((base.base_dir / "default.yaml").read_text())
+    cfg["dataset"]["catalogue"] = str(base.base_dir / "catalogue.yaml")
+    cfg["evaluation"] = {"cv": {"mode": "off"}, "bootstrap": 20}
+    cfg["segments"] = {"column": "industry", "groups": {"trade": ["F", "G"], "finance": ["J", "K", "L"]},
+                       "min_rows": 3_000}  # fmt: skip
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg, allow_unicode=True, sort_keys=False))
+    res = subprocess.run([sys.executable, "-m", "credit_grading.cli", "train", "--data", "r.parquet", "--config",
+                          "c.yaml", "--out", "b", "--no-track", "-q"], cwd=tmp_path, capture_output=True, text=True,
+                         timeout=600, env={**os.environ, "COLUMNS": "200"})  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    assert "Sector models of industry: trade (pooled model for finance);" in res.stdout
+    bundle = load_bundle(tmp_path / "b")
+    assert bundle.manifest["format_version"] == 3 and set(bundle.segments.models) == {"trade"}
+    assert bundle.manifest["config"]["segments"]["min_rows"] == 3_000
+    rep = json.loads((tmp_path / "b" / "validation_report.json").read_text())
+    assert [s["segment"] for s in rep["segments"]["segments"]] == ["trade", "finance", "(other levels)"]
+    assert rep["segments"]["segments"][1]["model"] == POOLED
+    assert "分行业模型 · Sector models" in (tmp_path / "b" / "validation_report.html").read_text()
+    ev = json.loads((tmp_path / "b" / "evaluation.json").read_text())
+    assert ev["grades"]["cutoffs"] == list(bundle.model.scale.cutoffs)  # the master scale is the one reported
+    assert "gini_gain" in ev["segments"]["test"]

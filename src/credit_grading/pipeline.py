@@ -145,7 +145,17 @@ def _train_pipeline(
         raise DataError(f"{data_path} has no valid rows to train on")
     timings["read_validate"] = time.perf_counter() - t0
 
-    result = train_models(loaded.data, config, progress=step)
+    segments = None
+    if config.segments is not None:  # sector models: the pooled ones, one per segment, one master scale
+        from credit_grading.segments import train_segments
+
+        seg = train_segments(loaded.data, config, progress=step)
+        result, segments = seg.pooled, seg.spec
+        result.model = segments.pooled
+        result.evaluation["segments"] = seg.evaluation
+        result.evaluation["grades"] = seg.evaluation["grades"]  # the master scale every segment grades on
+    else:
+        result = train_models(loaded.data, config, progress=step)
     timings.update(result.timings)
 
     t0 = time.perf_counter()
@@ -162,6 +172,7 @@ def _train_pipeline(
         training_data=fingerprint,
         reports=bundle_reports(result),
         overwrite=overwrite,
+        segments=segments,
     )
     timings["bundle"] = time.perf_counter() - t0
 
@@ -180,7 +191,8 @@ def _train_pipeline(
         "grade_profiles.html": render_profiles_html(rep["profiles"]),
     }  # fmt: skip
     bundle = write_bundle(out_dir, result.model, policy=bundle.policy, catalogue=bundle.catalogue,
-                          config=bundle.config, training_data=fingerprint, reports=reports, overwrite=True)  # fmt: skip
+                          config=bundle.config, training_data=fingerprint, reports=reports, overwrite=True,
+                          segments=segments)  # fmt: skip
     timings["validation_report"] = time.perf_counter() - t0
 
     tracked = None

@@ -36,7 +36,8 @@ from credit_grading.engine.model import CompiledModel
 from credit_grading.engine.segmented import POOLED, CompiledSegmentedModel, SegmentedSpec
 from credit_grading.evaluation import metrics
 from credit_grading.exceptions import CreditGradingError, DataError
-from credit_grading.grading.fit import fit_scale
+from credit_grading.grading.fit import fit_scale, grade_table, records
+from credit_grading.stats import hhi
 from credit_grading.training import TrainingResult, train_models
 
 
@@ -141,8 +142,23 @@ def train_segments(
         replace(pooled.model, **rules, meta={**pooled.model.meta, "segment": POOLED}),
         meta={"segments": meta, "min_rows": seg_cfg.min_rows, "champion": champion},
     )
-    evaluation = evaluate_segments(spec, data, _oos_rows(pooled, trained, "test"), target)
+    test_rows = _oos_rows(pooled, trained, "test")
+    evaluation = evaluate_segments(spec, data, test_rows, target)
     evaluation["segments_trained"] = meta
+    test = data.loc[test_rows]
+    test_table = grade_table(
+        scale, CompiledSegmentedModel(spec).score(test).pd, test[target].to_numpy(dtype=np.float64)
+    )
+    evaluation["grades"] = {  # the master scale, as train_models reports its scale
+        "method": scale.method,
+        "sample": sample,
+        "count": scale.meta.get("grades"),
+        "cutoffs": list(scale.cutoffs),
+        "development": list(scale.table),
+        "development_hhi": scale.meta.get("hhi"),
+        "test": list(records(test_table)),
+        "test_hhi": hhi(test_table["count"].to_numpy()),
+    }
     return SegmentedTrainingResult(spec, pooled, trained, evaluation)
 
 
@@ -214,8 +230,6 @@ def segment_sections(spec: SegmentedSpec, data: pd.DataFrame, target: str) -> di
     rate, which model scores them, the segmented and the pooled champion's AUC, Gini and KS, and the
     grade table on the master scale (count, bads, bad rate, mean PD per grade); plus the pooled view
     (every row by the pooled model) and the segmented view (every row by its segment's model)."""
-    from credit_grading.grading.fit import grade_table, records
-
     y = data[target].to_numpy(dtype=np.float64)
     seg_pd = CompiledSegmentedModel(spec).score(data).pd
     pooled_pd = CompiledModel(spec.pooled).score(data).pd

@@ -105,6 +105,16 @@ def train(
     choice = ev.get("champion_choice")
     if choice:
         out.print(f"Champion: {esc(choice['reason'])}.", soft_wrap=True)
+    seg = ev.get("segments")
+    if seg:
+        t = seg["test"]
+        own = [n for n, m in seg["segments_trained"].items() if isinstance(m, dict) and "fallback" not in m]
+        fallback = [n for n, m in seg["segments_trained"].items() if isinstance(m, dict) and "fallback" in m]
+        out.print(f"Sector models of {esc(res.bundle.segments.column)}: {esc(', '.join(own) or 'none')}"
+                  + (f" (pooled model for {esc(', '.join(fallback))})" if fallback else "")
+                  + f"; Gini segmented {t['segmented'].get('gini', float('nan')):.4f}, pooled "
+                  f"{t['pooled'].get('gini', float('nan')):.4f} on the same {t['segmented']['rows']:,} test rows.",
+                  soft_wrap=True)  # fmt: skip
     grades = ev.get("grades") or {}
     count = grades.get("count") or {}
     if grades.get("sample"):

@@ -36,6 +36,7 @@ from credit_grading._resources import builtin_config
 from credit_grading._yaml import load_model, read_yaml, validate_model
 from credit_grading.catalogue import Catalogue, CatalogueItem, load_catalogue
 from credit_grading.config.grading import GradingConfig
+from credit_grading.config.segments import SegmentsConfig
 from credit_grading.exceptions import ConfigError
 
 
@@ -138,6 +139,8 @@ class SynthConfig(_Section):
     bad_rate: float = Field(default=0.07, gt=0.0, lt=0.5)
     invalid_fraction: float = Field(default=0.0, ge=0.0, le=0.5)
     drift: float = Field(default=0.0, ge=0.0, le=3.0)
+    # The sector-specific risk drivers of credit_grading.synth.risk (off: the default registry).
+    sector_drivers: bool = False
 
 
 class UnseenLevel(StrEnum):
@@ -406,6 +409,8 @@ class Config(_Section):
     model: ModelConfig = Field(default_factory=ModelConfig)
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
     grading: GradingConfig = Field(default_factory=GradingConfig)
+    # Sector models: one scorecard and GBM per segment of a column, the pooled ones as fallback.
+    segments: SegmentsConfig | None = None
     # The machine's trust, not part of a model: left out of model_dump, so of bundle manifests.
     security: SecurityConfig = Field(default_factory=SecurityConfig, exclude=True)
 

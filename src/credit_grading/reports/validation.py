@@ -201,6 +201,10 @@ def validation_report(bundle: Bundle, data: pd.DataFrame, *, previous: pd.DataFr
     data = data[data[target].notna()]
     model = bundle.model
     compiled = CompiledModel(model)
+    if bundle.segments is not None:  # sector models: every row by its segment's model
+        from credit_grading.engine.segmented import CompiledSegmentedModel
+
+        compiled = CompiledSegmentedModel(bundle.segments)
     dates = roles.as_of_column if roles.as_of_column in data.columns else None
     graded, grading = decide(model, data, id_column=roles.id_column, as_of_column=dates, reasons=0, compiled=compiled)
     y = data[target].to_numpy(dtype=np.float64)
@@ -246,6 +250,10 @@ def validation_report(bundle: Bundle, data: pd.DataFrame, *, previous: pd.DataFr
     out["names"] = feature_names(bundle, dict.fromkeys(feats))
     out["rule_labels"] = {r.id: f"{r.label_zh} · {r.label_en}" if r.label_zh else (r.label_en or r.id)
                           for r in model.overrides}  # fmt: skip
+    if bundle.segments is not None:
+        from credit_grading.segments import segment_sections
+
+        out["segments"] = segment_sections(bundle.segments, data, target)
     if previous is not None:
         out["migration"] = migration_matrix(previous, graded, roles.id_column)
     evidence = training_evidence(bundle, training)
@@ -367,6 +375,8 @@ def render_validation_html(report: dict, catalogue=None) -> str:
         paras.append(f"No cross-validation: {cv.get('reason', 'not run')}.")
     sections.append({"title": "区分能力 · Discrimination (champion and challenger)", "svgs": [roc],
                      "paragraphs": paras, "tables": tables})  # fmt: skip
+    if "segments" in report:
+        sections.append(_segments_section(report["segments"]))
     cal = report["calibration"]
     chart = charts.calibration([(c["grade"], c["mean_pd"], c["bad_rate"], c.get("observed_low"), c.get("observed_high"))
                                 for c in cal if c["count"]], title="calibration")  # fmt: skip
@@ -447,6 +457,32 @@ def render_validation_html(report: dict, catalogue=None) -> str:
     return render(f"模型验证报告 · Validation report: {m['name']} {m['version']}",
                   f"champion {m['champion']} · {basis} · {data['rows']:,} rows ({dates}), bad rate "
                   f"{pct(data['bad_rate'])}", sections)  # fmt: skip
+
+
+def _segments_section(seg: dict) -> dict:
+    """Sector models: the segmented and the pooled champion overall, then one table row per segment, and
+    each segment's grades on the master scale."""
+    from credit_grading.explain.readable import pct
+
+    def fig(d: dict, key: str) -> object:
+        return d.get(key, "—")
+
+    rows = [{"segment": s["segment"], "levels": " ".join(s["levels"]) or "(the rest)", "model": s["model"],
+             "entities": s["rows"], "bad rate": pct(s["bad_rate"]),
+             "Gini segmented": fig(s["segmented"], "gini"), "Gini pooled": fig(s["pooled"], "gini"),
+             "KS segmented": fig(s["segmented"], "ks"), "KS pooled": fig(s["pooled"], "ks"),
+             "note": s.get("fallback") or ""} for s in seg["segments"]]  # fmt: skip
+    both, pooled = seg["segmented"], seg["pooled"]
+    paras = [f"One model per segment of {seg['column']}; segments too small for models of their own, and levels no "
+             "segment names, are scored by the pooled model. Every PD is graded on one master scale.",
+             f"Overall, the segmented champion: Gini {fig(both, 'gini'):.4f}, KS {fig(both, 'ks'):.4f}; the pooled "
+             f"champion on the same rows (the pooled view): Gini {fig(pooled, 'gini'):.4f}, KS {fig(pooled, 'ks'):.4f}."]  # fmt: skip
+    tables = [table(rows, title="Per segment")]
+    for s in seg["segments"]:
+        grades = [{"grade": g["grade"], "entities": g["count"], "defaults": g["bads"], "observed": pct(g["bad_rate"]),
+                   "predicted PD": pct(g["mean_pd"])} for g in s["grades"] if g["count"]]  # fmt: skip
+        tables.append(table(grades, title=f"{s['segment']} ({s['model']} model): grades on the master scale"))
+    return {"title": "分行业模型 · Sector models", "paragraphs": paras, "tables": tables}
 
 
 def profile_sections(profiles: dict) -> list[dict]:
