@@ -67,7 +67,8 @@ def _wait_for(path: Path, proc: subprocess.Popen, seconds: float = 120) -> None:
 # ---------------------------------------------------------------------- item 1: one job per output
 def test_a_second_run_on_the_same_output_refuses_at_once_naming_the_first(reg, tmp_path):
     out, db = tmp_path / "g.parquet", tmp_path / "audit.db"
-    args = ["--input", str(reg), "--output", str(out), "--chunk-rows", "1000", "--audit-db", str(db)]
+    # Small chunks: the first job must still hold its lock while the second starts (300 fsync'ed chunks).
+    args = ["--input", str(reg), "--output", str(out), "--chunk-rows", "200", "--audit-db", str(db)]
     first = subprocess.Popen(_cmd(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     _wait_for(Path(f"{out}.work") / "checkpoint.json", first)
     t0 = time.monotonic()
