@@ -3,8 +3,8 @@
 The partial file in the work directory (``output.parquet.partial``) is the output being written:
 the Parquet magic, then one row group per chunk, each encoded straight into the file at its place
 (the column chunks' offsets are their places in the file) and fsync'ed; the row group's
-metadata goes beside it (``rowgroup_NNNNNN.meta``, written atomically) and the checkpoint records
-how many bytes of the partial file are done. A resumed run truncates the partial file to those
+metadata and the chunk's rejects are appended to a log beside it (``chunks.log``, fsync'ed) and
+the checkpoint records how many bytes of the partial file are done. A resumed run truncates the partial file to those
 bytes and goes on; every row group's bytes depend only on its chunk and on where it starts, so a
 job killed at any moment and resumed writes the same bytes as one that ran through.
 :meth:`OutputWriter.seal` appends the footer (all row groups' metadata, gathered) and
@@ -16,13 +16,14 @@ descriptor writes the magic at offset 0 (the four bytes already there), the desc
 to the end of the last complete row group, the chunk is written (Arrow takes each column chunk's
 offset from the descriptor's position) and the writer's own one-row-group footer is cut off.
 
-Rejects are few: each chunk's are spooled (Arrow IPC, fsync'ed) and gathered at the end.
+Rejects are few: each chunk's go into the log (Arrow IPC) and are gathered at the end.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import struct
 from pathlib import Path
 
 import pandas as pd
@@ -34,21 +35,16 @@ from credit_grading.exceptions import DataError
 from credit_grading.storage import atomic_path, write_atomic
 
 MAGIC = b"PAR1"
-_IPC = pa.ipc.IpcWriteOptions(compression=None)  # the rejects spool is short-lived: speed over size
+_IPC = pa.ipc.IpcWriteOptions(compression=None)  # the rejects are kept only until the end: speed over size
+_TAG = b"CGR1"
+_RECORD = struct.Struct("<4sIII")  # tag, chunk number, bytes of metadata, bytes of rejects
 
 
-def _ipc_write(table: pa.Table, path: Path) -> None:
-    with (
-        atomic_path(path) as tmp,
-        pa.OSFile(str(tmp), "wb") as sink,
-        pa.ipc.new_file(sink, table.schema, options=_IPC) as w,
-    ):
+def _ipc_bytes(table: pa.Table) -> bytes:
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema, options=_IPC) as w:
         w.write_table(table)
-
-
-def _ipc_read(path: Path) -> pa.Table:
-    with pa.memory_map(str(path)) as src:
-        return pa.ipc.open_file(src).read_all()
+    return sink.getvalue().to_pybytes()
 
 
 def _row_group_end(meta: pq.FileMetaData) -> int:
@@ -75,6 +71,8 @@ class OutputWriter:
         self.work, self.output, self.rejects = Path(work), Path(output), rejects
         self.compression = compression
         self.partial = self.work / "output.parquet.partial"
+        self.log = self.work / "chunks.log"  # per chunk: its row group's metadata and its rejects
+        self._log_bytes = 0
         self.offset = 0  # bytes of the partial file done (magic and complete row groups)
         self._metas: list[pq.FileMetaData] = []
         self._dict_cols: list[str] | None = None
@@ -87,21 +85,14 @@ class OutputWriter:
         self._file_hash = hashlib.sha256()
         if done == 0:
             write_atomic(self.partial, MAGIC)
+            write_atomic(self.log, b"")
             self.offset = len(MAGIC)
             self._file_hash.update(MAGIC)
             return
-        metas = []
-        for i in range(done):
-            path = self._meta_path(i)
-            try:
-                metas.append(pq.read_metadata(path))
-            except (OSError, pa.ArrowException):
-                raise DataError(
-                    f"the work directory {self.work} lacks the record of chunk {i + 1} ({path.name}); "
-                    "pass --restart to start over"
-                ) from None
+        records = self._read_log(done)
+        metas = [pq.read_metadata(pa.BufferReader(meta)) for meta, _ in records]
         size = self.partial.stat().st_size if self.partial.exists() else -1
-        if size < offset or (metas and _row_group_end(metas[-1]) != offset):
+        if size < offset or _row_group_end(metas[-1]) != offset:
             raise DataError(
                 f"the partial output in {self.work} is shorter than its checkpoint says; pass --restart to start over"
             )
@@ -113,10 +104,34 @@ class OutputWriter:
                 self._file_hash.update(os.pread(fd, min(1 << 22, offset - at), at))
         finally:
             os.close(fd)
+        with open(self.log, "r+b") as fh:  # a record past the checkpoint (a kill while it was written) goes
+            fh.truncate(self._log_bytes)
         self._metas, self.offset = metas, offset
 
-    def _meta_path(self, number: int) -> Path:
-        return self.work / f"rowgroup_{number:06d}.meta"
+    def _read_log(self, done: int) -> list[tuple[bytes, bytes]]:
+        """The first ``done`` records of the chunk log: each chunk's row-group metadata and rejects."""
+        try:
+            raw = self.log.read_bytes()
+        except OSError:
+            raw = b""
+        records, at = [], 0
+        for i in range(done):
+            head = raw[at : at + _RECORD.size]
+            if len(head) < _RECORD.size:
+                break
+            tag, number, meta_len, rej_len = _RECORD.unpack(head)
+            body = at + _RECORD.size
+            if tag != _TAG or number != i or len(raw) < body + meta_len + rej_len:
+                break
+            records.append((raw[body : body + meta_len], raw[body + meta_len : body + meta_len + rej_len]))
+            at = body + meta_len + rej_len
+        if len(records) < done:
+            raise DataError(
+                f"the work directory {self.work} lacks the record of chunk {len(records) + 1} ({self.log.name}); "
+                "pass --restart to start over"
+            )
+        self._log_bytes = at
+        return records
 
     def add(self, number: int, results: pa.Table, rejects: pd.DataFrame) -> str:
         """Write chunk ``number`` as the next row group (durable before this returns); the sha256 of its bytes.
@@ -126,7 +141,6 @@ class OutputWriter:
         if number != len(self._metas):
             raise RuntimeError(f"chunk {number} written after {len(self._metas)} chunks")
         rej = pa.Table.from_pandas(rejects, preserve_index=False).replace_schema_metadata(None)
-        _ipc_write(rej, self.work / f"rejects_{number:06d}.arrow")
         if self._dict_cols is None:
             # Dictionary encoding only where the values repeat (labels, dates): scores, PDs and
             # reason values are all distinct, and trying a dictionary on them costs time for nothing.
@@ -156,7 +170,17 @@ class OutputWriter:
             self._file_hash.update(written)
         finally:
             os.close(fd)
-        write_atomic(self._meta_path(number), _metadata_bytes(meta))
+        # The chunk's record (row-group metadata and rejects) appended to the log, durable before
+        # the checkpoint names the chunk: one fsync for both.
+        meta_bytes, rej_bytes = _metadata_bytes(meta), _ipc_bytes(rej)
+        record = _RECORD.pack(_TAG, number, len(meta_bytes), len(rej_bytes)) + meta_bytes + rej_bytes
+        fd = os.open(self.log, os.O_WRONLY)
+        try:
+            os.pwrite(fd, record, self._log_bytes)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        self._log_bytes += len(record)
         self._metas.append(meta)
         self.offset = end
         return sha
@@ -166,7 +190,7 @@ class OutputWriter:
         :attr:`sha256` is then the file's sha256."""
         if not self._metas:
             raise RuntimeError("no row group to seal")
-        meta = pq.read_metadata(self._meta_path(0))  # a copy: the gathered one is not the first chunk's
+        meta = pq.read_metadata(pa.BufferReader(_metadata_bytes(self._metas[0])))  # a copy, to gather into
         for m in self._metas[1:]:
             meta.append_row_groups(m)
         footer = _metadata_bytes(meta)[len(MAGIC) :]
@@ -191,7 +215,7 @@ class OutputWriter:
             self._write_rejects(chunks)
 
     def _write_rejects(self, chunks: int) -> None:
-        parts = [_ipc_read(self.work / f"rejects_{i:06d}.arrow") for i in range(chunks)]
+        parts = [pa.ipc.open_stream(pa.BufferReader(rej)).read_all() for _, rej in self._read_log(chunks)]
         parts = [p for p in parts if p.num_rows] or parts[:1]
         table = pa.concat_tables(parts, promote_options="permissive") if parts else pa.table({})
         self.rejects.parent.mkdir(parents=True, exist_ok=True)
