@@ -115,7 +115,8 @@ def test_output_and_rejects_equal_to_the_local_command_row_for_row(spark, bundle
                        chunk_rows=CHUNK, **options)  # fmt: skip
     assert want["rows_rejected"] > 150 and want["reject_reasons"]["duplicate_id"] >= 30
     assert {k: got[k] for k in COUNTS} == {k: want[k] for k in COUNTS}
-    assert got["chunks"] == 4 and sorted(p.name for p in out.iterdir()) == ["as_of=2026-06-30"]
+    assert got["chunks"] == want["chunks"] == 4 and got["spark"]["tasks"] == 2  # local[2]: two tasks of two chunks
+    assert sorted(p.name for p in out.iterdir()) == ["as_of=2026-06-30"]
     _same_rows(_dataset_rows(out), pq.read_table(local))
     assert pq.read_table(tmp_path / "spark_rejects.parquet").equals(pq.read_table(tmp_path / "l/local_rejects.parquet"))
     saved = json.loads((tmp_path / "spark.parquet.summary.json").read_text())
@@ -168,7 +169,7 @@ def test_a_table_read_by_spark_and_spread_over_tasks_gives_the_same_rows(spark, 
     got = rescore_file(bundle, None, out, None, SparkOptions(partitions=3, batch_rows=700), table="registry_view",
                        spark=spark, chunk_rows=CHUNK, rejects_path=tmp_path / "rej.parquet")  # fmt: skip
     assert {k: got[k] for k in COUNTS} == {k: want[k] for k in COUNTS} and got["input"] == "table:registry_view"
-    assert got["chunks"] == 3
+    assert got["spark"]["tasks"] == 3
     _same_rows(_dataset_rows(out), pq.read_table(local))
     assert pq.read_table(tmp_path / "rej.parquet").equals(pq.read_table(tmp_path / "l/local_rejects.parquet"))
 

@@ -59,8 +59,9 @@ class SparkOptions:
         The Spark master URL (``local[2]``, ``spark://host:7077``, ``yarn`` …); ignored when a
         session is already running in this process.
     partitions
-        Spread the rows over this many tasks (contiguous ranges of rows); by default Spark's
-        splits of the input (its Parquet row groups) decide.
+        Spread the rows over this many tasks (contiguous ranges of rows). By default a Parquet
+        file's chunks are spread over as many tasks as Spark runs at once; a folder or a table
+        keeps Spark's splits.
     batch_rows
         Rows per Arrow batch handed to a Python worker (``spark.sql.execution.arrow.maxRecordsPerBatch``).
     conf
@@ -202,7 +203,8 @@ class SparkRescorer:
                 }
                 back = from_arrow_schema(result_schema(s.id_column))
                 if self.input is not None and self.input.is_file():  # the tasks read their chunks themselves
-                    ranges = _task_ranges(pq.ParquetFile(self.input).metadata.num_rows, o.chunk_rows, so.partitions)
+                    slots = so.partitions or spark.sparkContext.defaultParallelism
+                    ranges = _task_ranges(pq.ParquetFile(self.input).metadata.num_rows, o.chunk_rows, slots)
                     tasks = spark.range(0, len(ranges), 1, max(len(ranges), 1))
                     fn = grade_chunks(job, str(self.input.resolve()), o.chunk_rows, ranges)
                     rest = tasks.mapInArrow(fn, back).toArrow()
@@ -219,6 +221,7 @@ class SparkRescorer:
                     spark.conf.set(k, v)
         totals = Totals()
         keep: set[str] = set()
+        chunks = 0
         matched = np.zeros(self.previous.rows, dtype=bool) if self.previous is not None else None
         kinds = rest.column(KIND).to_numpy(zero_copy_only=False)
         stats = rest.filter(pa.array(kinds == "stats"))
@@ -227,6 +230,7 @@ class SparkRescorer:
             part["sha256"] = None
             totals.add(part)
             keep.update(part["files"])
+            chunks += part.get("chunks", 0)
             if matched is not None:
                 bits = np.frombuffer(stats.column(MATCHED)[i].as_py(), dtype=np.uint8)
                 matched |= np.unpackbits(bits, count=len(matched)).astype(bool)
@@ -237,7 +241,7 @@ class SparkRescorer:
             stage / "graded", keep, results, single_file=so.single_file, compression=o.compression
         )
         files = output.data_files(published)
-        summary = self._summary(totals, so, time.perf_counter() - t0, input_hash, published, files, len(dups))
+        summary = self._summary(totals, so, time.perf_counter() - t0, input_hash, published, files, len(dups), chunks)
         summary["spark"]["seconds"] = {k: round(v, 3) for k, v in phases.items()}
         if self.previous is not None:
             self.previous.matched = matched
@@ -253,7 +257,7 @@ class SparkRescorer:
         return summary
 
     def _summary(self, totals: Totals, so: SparkOptions, seconds: float, input_hash, published: Path,
-                 files: list[Path], duplicates: int) -> dict:  # fmt: skip
+                 files: list[Path], duplicates: int, chunks: int) -> dict:  # fmt: skip
         o = self.options
         chunk_sha = {f: sha256_file(f) for f in files}
         return {
@@ -275,7 +279,7 @@ class SparkRescorer:
             "validated": o.validate,
             "tier_counts": totals.tiers,
             "reject_reasons": totals.reject_reasons,
-            "chunks": len(totals.chunks),
+            "chunks": chunks,
             "chunk_rows": so.batch_rows,
             "output_sha256": chunk_sha[published]
             if published.is_file()
@@ -308,10 +312,12 @@ def _task_options(o: RescoreOptions) -> dict:
             "previous_path": str(o.previous_path.resolve()) if o.previous_path else None}  # fmt: skip
 
 
-def _task_ranges(rows: int, chunk_rows: int, partitions: int | None) -> list[tuple[int, int]]:
-    """(first chunk, stop chunk) of each task: one chunk each, or the chunks in ``partitions`` runs."""
+def _task_ranges(rows: int, chunk_rows: int, tasks: int) -> list[tuple[int, int]]:
+    """(first chunk, stop chunk) of each task: the chunks in ``tasks`` runs (fewer if there are
+    fewer chunks). By default as many tasks as Spark runs at once: each task's few seconds of
+    start (its Python worker, the file's footer) are paid once per slot, not once per chunk."""
     chunks = max(-(-rows // chunk_rows), 1)
-    n = min(partitions or chunks, chunks)
+    n = min(tasks, chunks)
     bounds = np.linspace(0, chunks, n + 1).round().astype(int).tolist()
     return [(a, b) for a, b in itertools.pairwise(bounds) if b > a]
 

@@ -91,6 +91,7 @@ class _Task:
     def grade(self, offset: int, table: pa.Table) -> None:
         out, rejects, stats = self.grader.grade(offset, table, self.dups)
         _add(self.total, stats)
+        self.total["chunks"] = self.total.get("chunks", 0) + 1
         if out.num_rows:
             self._write(out)
         if len(rejects):
