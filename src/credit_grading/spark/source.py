@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from credit_grading.config import IdFormat
 from credit_grading.exceptions import DataError, SchemaError
 from credit_grading.registry.io import check_columns
 from credit_grading.registry.schema import RegistrySchema
@@ -103,7 +104,7 @@ def _coarse(df, schema: RegistrySchema):
     raw = F.col(schema.id_column)
     if not isinstance(fields[schema.id_column], T.StringType):
         raw = raw.cast("string")
-    ident = raw if str(schema.id_format) == "uscc" else F.regexp_replace(raw, r"[^\p{L}\p{N}]", "")
+    ident = raw if schema.id_format == IdFormat.USCC else F.regexp_replace(raw, r"[^\p{L}\p{N}]", "")
     parts = [ident]
     as_of = schema.as_of_column
     if as_of in fields and isinstance(fields[as_of], T.DateType | T.TimestampNTZType):
