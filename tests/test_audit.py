@@ -162,3 +162,25 @@ def test_cli_objections_and_audit(graded_run, tmp_path):
     bad = runner.invoke(app, ["objection", "file", "--uscc", uscc, "--item", "tax_credit_rating", "--claimed", "Q",
                               "--reason", "r", *args])  # fmt: skip
     assert bad.exit_code != 0
+
+
+def test_history_reads_an_output_written_as_a_dataset_by_as_of_date(tmp_path):
+    """``rescore --engine spark`` writes a folder partitioned by as-of date; history hashes the folder
+    the way the run recorded it and reads the entity's row from it."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from credit_grading.storage import dataset_sha256
+
+    out = tmp_path / "graded"
+    table = pa.table({"uscc": ["A1", "B2", "C3"], "as_of": ["2025-12-31"] * 3, "grade": ["AA", "B", "C"],
+                      "tier": ["A", "C", "D"], "pd": [0.01, 0.1, 0.3], "reason_1": ["x", "y", None]})  # fmt: skip
+    pq.write_to_dataset(table, out, partition_cols=["as_of"])
+    db = tmp_path / "audit.db"
+    append_run({**_fake(1), "output_path": str(out), "output_sha256": dataset_sha256(out)}, db)
+    rows = history("B2", db)
+    assert [(r["status"], r["grade"], r["tier"], r["as_of"], r["reasons"]) for r in rows] == [
+        ("ok", "B", "C", "2025-12-31", ["y"])
+    ]
+    (next(out.rglob("*.parquet"))).write_bytes(b"changed")
+    assert history("B2", db)[0]["status"] == "output changed since the run (hash mismatch)"

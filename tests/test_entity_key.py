@@ -73,7 +73,7 @@ def test_history_and_objections_find_the_entity_by_the_configured_key(renamed, t
          cwd=tmp_path)  # fmt: skip
     graded = pd.read_parquet(tmp_path / "graded.parquet")
     assert list(graded.columns[:2]) == ["firm_code", "snapshot"]
-    code = frame["firm_code"].iloc[7]
+    code = graded["firm_code"].iloc[7]
     rows = history(code, db)
     assert len(rows) == 1 and rows[0]["status"] == "ok"
     mine = graded[graded["firm_code"] == code].iloc[0]

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from credit_grading.exceptions import AuditError
-from credit_grading.storage import sha256_file, transaction
+from credit_grading.storage import dataset_sha256, sha256_file, transaction
 
 GENESIS = "0" * 64
 FIELDS = ("seq", "time", "kind", "model_name", "model_version", "bundle_sha256", "bundle_path", "input_path",
@@ -352,20 +352,35 @@ def entity_id(doc: dict) -> str:
     return ent["id"] if "id" in ent else ent["uscc"]
 
 
+def output_dataset(path: Path | str):
+    """A grading output as a pyarrow dataset: one Parquet file, or a folder of them partitioned by
+    as-of date (``rescore --engine spark``)."""
+    import pyarrow.dataset as ds
+
+    return ds.dataset(path, format="parquet", partitioning="hive" if Path(path).is_dir() else None)
+
+
+def output_sha256(path: Path | str) -> str:
+    """The sha256 a run recorded for its output: of the file, or over a dataset folder's files."""
+    return dataset_sha256(Path(path)) if Path(path).is_dir() else sha256_file(path)
+
+
 def output_key_columns(path: Path | str) -> tuple[str, str | None]:
     """The entity-key column of a grading output and its as-of column (None without one): the result
-    schema puts the key first and the as-of date, when there is one, right after it."""
+    schema puts the key first and the as-of date, when there is one, right after it (in a dataset
+    partitioned by as-of date, the partition column)."""
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
-    fields = [f for f in pq.read_schema(path) if f.name != "row_number"]
+    dataset = output_dataset(path)
+    fields = [f for f in dataset.schema if f.name != "row_number"]
     as_of = fields[1].name if len(fields) > 1 and pa.types.is_date(fields[1].type) else None
-    return fields[0].name, as_of
+    partitions = dataset.partitioning.schema.names if getattr(dataset, "partitioning", None) is not None else []
+    return fields[0].name, as_of or (partitions[0] if partitions else None)
 
 
 def history(uscc: str, path: Path | str | None = None) -> list[dict]:
     """Every grade and tier the entity received, run by run (each output's hash checked first)."""
-    import pyarrow.parquet as pq
+    import pyarrow.compute as pc
 
     out = []
     for rec in runs(path):
@@ -374,10 +389,10 @@ def history(uscc: str, path: Path | str | None = None) -> list[dict]:
         entry = {"seq": rec["seq"], "time": rec["time"], "kind": rec["kind"], "model_version": rec["model_version"],
                  "objection_id": rec["objection_id"]}  # fmt: skip
         outp = Path(rec["output_path"])
-        if not outp.is_file():
+        if not outp.exists():
             out.append({**entry, "status": "output missing", "output": str(outp)})
             continue
-        if sha256_file(outp) != rec["output_sha256"]:
+        if output_sha256(outp) != rec["output_sha256"]:
             out.append({**entry, "status": "output changed since the run (hash mismatch)", "output": str(outp)})
             continue
         if outp.suffix == ".json":  # an objection's after-report
@@ -391,7 +406,7 @@ def history(uscc: str, path: Path | str | None = None) -> list[dict]:
             )
             continue
         idc, as_of_column = output_key_columns(outp)
-        table = pq.read_table(outp, filters=[(idc, "==", uscc)])
+        table = output_dataset(outp).to_table(filter=pc.field(idc) == uscc)
         if table.num_rows == 0:
             continue
         row = table.slice(0, 1).to_pylist()[0]

@@ -49,6 +49,16 @@ def sha256_file(path: Path | str) -> str:
     return h.hexdigest()
 
 
+def dataset_sha256(path: Path, hashes: dict[Path, str] | None = None) -> str:
+    """sha256 of a folder of files: over each file's path (relative, ``/``-separated) and sha256
+    (taken from ``hashes`` where given)."""
+    hashes = hashes or {}
+    h = hashlib.sha256()
+    for p in sorted(p for p in path.rglob("*") if p.is_file()):
+        h.update(f"{p.relative_to(path).as_posix()}\t{hashes.get(p) or sha256_file(p)}\n".encode())
+    return h.hexdigest()
+
+
 def _tmp_name(path: Path) -> Path:
     return path.with_name(f".{path.name}.{os.getpid()}.tmp")
 

@@ -44,7 +44,14 @@ from credit_grading.spark import output
 from credit_grading.spark.session import active_session, quiet_python_loggers, session, spark_error
 from credit_grading.spark.source import check_source, duplicate_rows, numbered, read_source
 from credit_grading.spark.tasks import KIND, MATCHED, ROW, STATS, grade_chunks, grade_rows, result_schema
-from credit_grading.storage import DirectoryLock, check_distinct, check_writable, sha256_file, write_atomic
+from credit_grading.storage import (
+    DirectoryLock,
+    check_distinct,
+    check_writable,
+    dataset_sha256,
+    sha256_file,
+    write_atomic,
+)
 
 CODECS = {"lz4": "lz4_raw", "zstd": "zstd", "snappy": "snappy", "gzip": "gzip", "none": "none"}
 
@@ -281,9 +288,7 @@ class SparkRescorer:
             "reject_reasons": totals.reject_reasons,
             "chunks": chunks,
             "chunk_rows": so.batch_rows,
-            "output_sha256": chunk_sha[published]
-            if published.is_file()
-            else output.dataset_sha256(published, chunk_sha),
+            "output_sha256": chunk_sha[published] if published.is_file() else dataset_sha256(published, chunk_sha),
             "chunk_sha256": list(chunk_sha.values()),
             "seconds": round(seconds, 3),
             "rows_per_second": round(totals.rows_read / seconds) if seconds > 0 else None,
@@ -342,7 +347,7 @@ class _InputHash:
 
     def _run(self) -> None:
         try:
-            self._value = sha256_file(self.path) if self.path.is_file() else output.dataset_sha256(self.path)
+            self._value = sha256_file(self.path) if self.path.is_file() else dataset_sha256(self.path)
         except BaseException as exc:  # handed to result()
             self._error = exc
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import ctypes.util
-import hashlib
 import os
 import shutil
 from pathlib import Path
@@ -24,7 +23,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from credit_grading.csvsafe import write_csv
-from credit_grading.storage import atomic_path, fsync_file, sha256_file
+from credit_grading.storage import atomic_path, fsync_file
 
 _AT_FDCWD = -100
 _RENAME_EXCHANGE = 2
@@ -45,16 +44,6 @@ def data_files(path: Path) -> list[Path]:
     if path.is_file():
         return [path]
     return sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith((".", "_")))
-
-
-def dataset_sha256(path: Path, hashes: dict[Path, str] | None = None) -> str:
-    """sha256 of a folder of files: over each file's path (relative, ``/``-separated) and sha256
-    (taken from ``hashes`` where given)."""
-    hashes = hashes or {}
-    h = hashlib.sha256()
-    for p in sorted(p for p in path.rglob("*") if p.is_file()):
-        h.update(f"{p.relative_to(path).as_posix()}\t{hashes.get(p) or sha256_file(p)}\n".encode())
-    return h.hexdigest()
 
 
 def finish_stage(graded: Path, keep: set[str], schema: pa.Schema, *, single_file: bool, compression: str) -> Path:
