@@ -66,7 +66,7 @@ def test_the_builtin_key_is_still_headed_as_a_uscc(bundle, tmp_path):
 
 
 def test_history_and_objections_find_the_entity_by_the_configured_key(renamed, tmp_path):
-    root, _bundle, frame = renamed
+    root, _bundle, _frame = renamed
     db = tmp_path / "audit.db"
     bundle_dir, registry = str(root / "bundle"), str(root / "registry.csv")
     _cli("rescore", "--model", bundle_dir, "--input", registry, "--output", "graded.parquet", "--audit-db", str(db),
