@@ -133,10 +133,10 @@ def test_the_output_is_written_once_in_place_and_a_checkpoint_names_its_bytes(bu
     names = sorted(p.name for p in work.iterdir())
     assert not [n for n in names if n.startswith("chunk_")]  # no spool of the results
     done = cp["chunks_done"]
-    assert 3 <= done <= 4
+    assert 1 <= done <= 4  # checkpointed after the first chunk, then at most once a second
     assert "chunks.log" in names and not [n for n in names if n.startswith(("rejects_", "rowgroup_"))]
     partial = work / "output.parquet.partial"
-    assert partial.stat().st_size == cp["output_bytes"]
+    assert partial.stat().st_size >= cp["output_bytes"]  # chunks after the checkpoint are redone on resume
     assert partial.read_bytes()[:4] == b"PAR1"
 
 
@@ -150,7 +150,7 @@ def test_a_run_killed_while_writing_resumes_to_the_same_bytes(bundle, dup_file, 
     with pytest.raises(KeyboardInterrupt):
         rescore(bundle, dup_file, out, chunk_rows=700, rejects_path=tmp_path / "g.csv", progress=_interrupt_after(5))
     partial = Path(f"{out}.work") / "output.parquet.partial"
-    size = partial.stat().st_size
+    size = json.loads((Path(f"{out}.work") / "checkpoint.json").read_text())["output_bytes"]
     if tail == "garbage":
         with open(partial, "ab") as fh:  # half a row group, then a footer, as a killed writer leaves them
             fh.write(np.random.default_rng(3).bytes(50_000) + b"PAR1")

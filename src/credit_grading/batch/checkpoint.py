@@ -105,6 +105,13 @@ class CheckpointStore:
             matched[:] = np.load(seen, allow_pickle=False)
         return state["chunks_done"], Totals(**state["totals"]), state["output_bytes"]
 
+    def load_done(self) -> int:
+        """Chunks done according to the checkpoint on disk (0 without one)."""
+        try:
+            return int(json.loads(self.path.read_text(encoding="utf-8"))["chunks_done"])
+        except (OSError, ValueError, KeyError):
+            return 0
+
     def save(self, done: int, totals: Totals, matched: np.ndarray | None = None, output_bytes: int = 0) -> None:
         if matched is not None:  # which previous entities were seen so far (a bitmap, not JSON)
             buf = io.BytesIO()

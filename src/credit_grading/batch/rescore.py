@@ -62,6 +62,8 @@ from credit_grading.storage import (
     write_atomic,
 )
 
+_CHECKPOINT_SECONDS = 1.0
+
 __all__ = ["DEFAULT_CHUNK_ROWS", "ReasonsFor", "RescoreOptions", "Rescorer", "rescore"]
 
 
@@ -220,10 +222,17 @@ class Rescorer:
         step = progress or (lambda _rows: None)
         writer.resume(done, offset)
 
-        def commit(number: int, out, rejects, stats: dict, seen: np.ndarray | None) -> None:
-            stats["sha256"] = writer.add(number, out, rejects)  # on disk before the checkpoint names it
+        last_sync = [0.0]
+
+        def commit(number: int, out, rejects, stats: dict, seen: np.ndarray | None, final: bool) -> None:
+            stats["sha256"] = writer.add(number, out, rejects)
             totals.add(stats)
-            store.save(number + 1, totals, seen, writer.offset)
+            # A checkpoint after the first chunk, then at most once a second, and after the last:
+            # each one waits for the disk. A job killed in between redoes the chunks since.
+            if final or number == done or time.monotonic() - last_sync[0] >= _CHECKPOINT_SECONDS:
+                writer.sync()  # on disk before the checkpoint names it
+                store.save(number + 1, totals, seen, writer.offset)
+                last_sync[0] = time.monotonic()
 
         # Three threads overlap: the reader decodes and validates the next chunk (in file order, as
         # the duplicate check needs), this thread scores and grades one, and the writer encodes the
@@ -234,17 +243,21 @@ class Rescorer:
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rescore-writer")
         pending: Future | None = None
         try:
+            last_chunk = done + self._chunks_left(done) - 1
             for number, (rows, valid) in enumerate(_prefetch(validated), start=done):
                 out, rejects, stats = self.chunks.decide(rows, valid)
                 del valid
                 seen = matched.copy() if matched is not None else None
                 if pending is not None:
                     pending.result()
-                pending = pool.submit(commit, number, out, rejects, stats, seen)
+                pending = pool.submit(commit, number, out, rejects, stats, seen, number >= last_chunk)
                 step(rows)
             if pending is not None:
                 pending, last = None, pending
                 last.result()
+            if totals.chunks and len(totals.chunks) != store.load_done():
+                writer.sync()  # (a file whose row count was not known: the last chunk is checkpointed here)
+                store.save(len(totals.chunks), totals, matched, writer.offset)
         finally:
             pool.shutdown(wait=True)  # the work directory stays consistent whatever happened here
         if not totals.chunks:
@@ -273,6 +286,13 @@ class Rescorer:
         if totals.migration is not None:
             self._write_migration(totals)
         return summary
+
+    def _chunks_left(self, done: int) -> int:
+        """Chunks from chunk ``done`` on (a large number when the file's rows are not known: CSV)."""
+        total = self.reader.total_rows
+        if total is None:
+            return 1 << 62
+        return max(-(-total // self.reader.chunk_rows) - done, 0)
 
     def _duplicates(self, done: int) -> np.ndarray | SeenKeys:
         """What each chunk's duplicate check reads: the set of keys seen (``keep_first``: one

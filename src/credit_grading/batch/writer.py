@@ -2,9 +2,11 @@
 
 The partial file in the work directory (``output.parquet.partial``) is the output being written:
 the Parquet magic, then one row group per chunk, each encoded straight into the file at its place
-(the column chunks' offsets are their places in the file) and fsync'ed; the row group's
-metadata and the chunk's rejects are appended to a log beside it (``chunks.log``, fsync'ed) and
-the checkpoint records how many bytes of the partial file are done. A resumed run truncates the partial file to those
+(the column chunks' offsets are their places in the file); the row group's metadata and the
+chunk's rejects are appended to a log beside it (``chunks.log``). Both are fsync'ed before a
+checkpoint names the chunks (after the first chunk, then at most once a second and at the end:
+a sync costs as much as encoding a chunk), and the checkpoint records how many bytes of the
+partial file are done. A resumed run truncates the partial file to those
 bytes and goes on; every row group's bytes depend only on its chunk and on where it starts, so a
 job killed at any moment and resumed writes the same bytes as one that ran through.
 :meth:`OutputWriter.seal` appends the footer (all row groups' metadata, gathered) and
@@ -134,9 +136,9 @@ class OutputWriter:
         return records
 
     def add(self, number: int, results: pa.Table, rejects: pd.DataFrame) -> str:
-        """Write chunk ``number`` as the next row group (durable before this returns); the sha256 of its bytes.
+        """Write chunk ``number`` as the next row group; the sha256 of its bytes.
 
-        The caller records :attr:`offset` in the checkpoint after this returns.
+        The chunk is durable after :meth:`sync`; the caller records :attr:`offset` in the checkpoint then.
         """
         if number != len(self._metas):
             raise RuntimeError(f"chunk {number} written after {len(self._metas)} chunks")
@@ -164,26 +166,33 @@ class OutputWriter:
         fd = os.open(self.partial, os.O_RDWR)
         try:
             os.ftruncate(fd, end)  # the one-row-group footer goes: the file's footer comes at the end
-            os.fsync(fd)
             written = os.pread(fd, end - start, start)
             sha = hashlib.sha256(written).hexdigest()
             self._file_hash.update(written)
         finally:
             os.close(fd)
-        # The chunk's record (row-group metadata and rejects) appended to the log, durable before
-        # the checkpoint names the chunk: one fsync for both.
+        # The chunk's record (row-group metadata and rejects) appended to the log.
         meta_bytes, rej_bytes = _metadata_bytes(meta), _ipc_bytes(rej)
         record = _RECORD.pack(_TAG, number, len(meta_bytes), len(rej_bytes)) + meta_bytes + rej_bytes
         fd = os.open(self.log, os.O_WRONLY)
         try:
             os.pwrite(fd, record, self._log_bytes)
-            os.fsync(fd)
         finally:
             os.close(fd)
         self._log_bytes += len(record)
         self._metas.append(meta)
         self.offset = end
         return sha
+
+    def sync(self) -> None:
+        """Make every chunk added so far durable (the partial file and the log on disk): a
+        checkpoint may then name them."""
+        for path in (self.partial, self.log):
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
 
     def seal(self) -> Path:
         """Append the footer (complete and on disk from here on); the partial file's path.
