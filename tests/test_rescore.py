@@ -220,11 +220,16 @@ def test_rescore_command(registry_files, tmp_path):
     assert bad.exit_code != 0
 
 
-def test_spark_engine_refuses_local_only_options(registry_files, tmp_path):
-    res = runner.invoke(app, ["rescore", "--model", str(DATA / "bundle_v1"), "--input", str(registry_files / "r.parquet"),
-                              "--output", str(tmp_path / "o.parquet"), "--engine", "spark", "--previous", "x.parquet"])  # fmt: skip
+def test_options_of_the_other_engine_are_refused_with_one_message(registry_files, tmp_path):
+    base = ["rescore", "--model", str(DATA / "bundle_v1"), "--input", str(registry_files / "r.parquet"),
+            "--output", str(tmp_path / "o.parquet")]  # fmt: skip
+    res = runner.invoke(app, [*base, "--spark-partitions", "4"])
     assert res.exit_code != 0
-    assert "--previous work with the local engine only" in str(res.exception) + res.output
+    assert "--spark-partitions work with --engine spark only" in str(res.exception) + res.output
+    res = runner.invoke(app, [*base, "--engine", "spark", "--restart"])
+    assert res.exit_code != 0
+    assert "--restart is for the local engine's checkpoints" in str(res.exception) + res.output
+    assert not (tmp_path / "o.parquet").exists()
 
 
 def test_by_default_only_what_the_decision_reads_is_validated(card_bundle, tmp_path):
