@@ -34,7 +34,7 @@ import pyarrow.parquet as pq
 
 from credit_grading.csvsafe import write_csv
 from credit_grading.exceptions import DataError
-from credit_grading.storage import atomic_path, write_atomic
+from credit_grading.storage import atomic_path
 
 MAGIC = b"PAR1"
 _IPC = pa.ipc.IpcWriteOptions(compression=None)  # the rejects are kept only until the end: speed over size
@@ -86,8 +86,9 @@ class OutputWriter:
         """Start (``done`` = 0) or go on after the ``done`` chunks a checkpoint names, ``offset`` bytes."""
         self._file_hash = hashlib.sha256()
         if done == 0:
-            write_atomic(self.partial, MAGIC)
-            write_atomic(self.log, b"")
+            # Made durable (with the directory entries) before the first checkpoint names them.
+            self.partial.write_bytes(MAGIC)
+            self.log.write_bytes(b"")
             self.offset = len(MAGIC)
             self._file_hash.update(MAGIC)
             return
