@@ -261,3 +261,38 @@ def test_train_with_a_segments_config_writes_a_segmented_bundle_and_report(tmp_p
     ev = json.loads((tmp_path / "b" / "evaluation.json").read_text())
     assert ev["grades"]["cutoffs"] == list(bundle.model.scale.cutoffs)  # the master scale is the one reported
     assert "gini_gain" in ev["segments"]["test"]
+
+
+def test_grading_explaining_and_reports_use_each_rows_segment_model(tmp_path, seg_result, bundle):
+    """The service (rescore, explain, the MLflow model) routes rows to their segment's model; the
+    decision report names it; exports refuse a bundle they could only grade with the pooled model."""
+    from credit_grading.explain import decision_documents, explain_table
+    from credit_grading.export.pmml import pmml_text
+    from credit_grading.export.sql import sql_text
+    from credit_grading.service import BundleGrader
+
+    _write(tmp_path, seg_result, bundle)
+    loaded = load_bundle(tmp_path / "seg")
+    raw = generate_registry(1_500, seed=43, as_of="2025-12-31", sector_drivers=True).table
+    grader = BundleGrader(loaded)
+    idc = grader.schema.id_column
+    chunk = grader.grade(raw)
+    data = chunk.validation.data
+    seg = CompiledSegmentedModel(loaded.segments).score(data)
+    pooled = CompiledModel(loaded.model).score(data)
+    np.testing.assert_array_equal(chunk.graded["pd"].to_numpy(), seg.pd)
+    assert not np.allclose(seg.pd, pooled.pd)  # the segment models, not the pooled one, graded
+    ids = chunk.graded[idc].iloc[:40].tolist()
+    res = explain_table(loaded, raw, ids=ids)
+    margin = seg.margin if loaded.model.champion == "gbm" else seg.score
+    rows = chunk.graded.index[chunk.graded[idc].isin(ids)].to_numpy()
+    total = res.base + res.contributions.sum(axis=1) if res.kind == "shap" else res.base - res.contributions.sum(axis=1)
+    np.testing.assert_allclose(total, margin[rows], rtol=0, atol=1e-9)
+    docs = decision_documents(res)
+    levels = data["industry"].astype(object).iloc[rows].tolist()
+    for doc, level in zip(docs, levels, strict=True):
+        assert doc["model"]["segment"] == loaded.segments.describe(level)
+    assert len({d["model"]["segment"]["model"] for d in docs}) >= 2
+    for text in (lambda: sql_text(loaded), lambda: pmml_text(loaded)):
+        with pytest.raises(BundleError, match="holds sector models"):
+            text()

@@ -19,7 +19,7 @@ import pyarrow as pa
 
 from credit_grading.bundle import Bundle
 from credit_grading.config import DatasetConfig
-from credit_grading.engine.model import CompiledModel
+from credit_grading.engine.segmented import compile_model
 from credit_grading.grading.decide import decide
 from credit_grading.grading.manual import ManualOverrides
 from credit_grading.lists import Memberships, apply_memberships
@@ -47,7 +47,7 @@ class BundleGrader:
     def __init__(self, bundle: Bundle, *, reasons: int = 3) -> None:
         self.bundle = bundle
         self.schema = bundle_schema(bundle)
-        self.compiled = CompiledModel(bundle.model)
+        self.compiled = compile_model(bundle.model, bundle.segments)  # sector models route rows by segment
         self.reasons = reasons
 
     def grade(

@@ -46,6 +46,10 @@ def synth(
         float | None, typer.Option("--drift", help="0 for a base snapshot; more for a later, drifted one.")
     ] = None,
     bad_rate: Annotated[float | None, typer.Option("--bad-rate", help="Target bad rate before drift.")] = None,
+    sector_drivers: Annotated[
+        bool | None,
+        typer.Option("--sector-drivers/--no-sector-drivers", help="Sector-specific risk drivers (for sector models)."),
+    ] = None,
     config: ConfigOpt = None,
 ) -> None:
     """Write a synthetic enterprise registry (Parquet or CSV by extension)."""
@@ -65,6 +69,7 @@ def synth(
             bad_rate=s.bad_rate if bad_rate is None else bad_rate,
             invalid_fraction=s.invalid_fraction if invalid_fraction is None else invalid_fraction,
             drift=s.drift if drift is None else drift,
+            sector_drivers=s.sector_drivers if sector_drivers is None else sector_drivers,
             catalogue=cfg.load_catalogue(),
         )
         side = write_registry(reg, out_path)

@@ -118,11 +118,12 @@ def explain_table(
         rows = np.flatnonzero(graded["tier"].astype(str).to_numpy() == tier)
     else:
         rows = np.arange(len(graded))
-    spec = _feature_spec(bundle)
-    features = tuple(f.name for f in spec.features)
     compiled = grader.compiled
     sub = data.iloc[rows]
-    if bundle.model.champion == "gbm":
+    features = tuple(f.name for f in _feature_spec(bundle).features)
+    if bundle.segments is not None:  # sector models: each row explained by its own segment's model
+        features, contributions, base, kind = compiled.explain(sub)
+    elif bundle.model.champion == "gbm":
         phi = compiled.gbm.contributions(compiled.gbm.matrix(sub))
         contributions, base, kind = phi[:, :-1], phi[:, -1], "shap"
     else:

@@ -258,7 +258,9 @@ def decision_documents(res: ExplainResult, *, reasons: int = 5, input_path: str 
             "waterfall": {"base": float(res.base[i]), "unit": "log-odds" if res.kind == "shap" else "points",
                           "steps": [{"label": lab, "value": v} for lab, v in steps]},
             "measures": policy.measures_of(tier) + incentive_records(policy, granted[i].split(";")),
-            "model": {"name": b.name, "version": b.version, "bundle_sha256": b.sha256, "champion": b.model.champion},
+            "model": {"name": b.name, "version": b.version, "bundle_sha256": b.sha256, "champion": b.model.champion,
+                      **({"segment": b.segments.describe(_plain(data[b.segments.column].iloc[i]))}
+                         if b.segments is not None and b.segments.column in data.columns else {})},
             "data": {"input": input_name, "input_sha256": input_sha256,
                      "training_data_sha256": b.manifest.get("training_data", {}).get("sha256"),
                      "lists": member_of[i]},

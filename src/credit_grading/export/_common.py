@@ -6,8 +6,17 @@ from pathlib import Path
 
 from credit_grading import __version__
 from credit_grading.bundle import Bundle
-from credit_grading.exceptions import DataError
+from credit_grading.exceptions import BundleError, DataError
 from credit_grading.storage import describe_os_error, write_atomic
+
+
+def refuse_segments(bundle: Bundle, what: str) -> None:
+    """A bundle of sector models is not exported: its pooled model alone would grade every row."""
+    if getattr(bundle, "segments", None) is not None:
+        raise BundleError(
+            f"bundle {bundle.name} {bundle.version} holds sector models (segments by {bundle.segments.column!r}); "
+            f"{what} export writes one model, so it would grade every sector with the pooled model — not exported"
+        )
 
 
 def identity_lines(bundle: Bundle, what: str) -> list[str]:

@@ -26,7 +26,7 @@ from pathlib import Path
 from credit_grading import __version__
 from credit_grading.bundle import Bundle
 from credit_grading.exceptions import BundleError
-from credit_grading.export._common import identity_lines, write_output
+from credit_grading.export._common import identity_lines, refuse_segments, write_output
 from credit_grading.grading.result_schema import TIER_CODES, tier_of_grade
 from credit_grading.specs.binning import MISSING, SPECIAL, UNSEEN
 
@@ -143,6 +143,7 @@ def _grades(output: ET.Element, scale) -> None:
 
 def pmml_text(bundle: Bundle, *, reasons: int = 3) -> str:
     """The PMML 4.4 document of ``bundle``'s scorecard (UTF-8 XML text)."""
+    refuse_segments(bundle, "PMML")
     model = bundle.model
     card = model.scorecard
     if card is None:

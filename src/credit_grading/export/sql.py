@@ -36,7 +36,7 @@ from credit_grading.bundle import Bundle
 from credit_grading.catalogue import ItemType
 from credit_grading.config.grading import Condition
 from credit_grading.exceptions import BundleError, ConfigError
-from credit_grading.export._common import identity_lines, write_output
+from credit_grading.export._common import identity_lines, refuse_segments, write_output
 from credit_grading.export._sqlbase import DIALECTS, Dialect, Layers, case, dialect, flag, ident
 from credit_grading.grading.grader import Grader
 from credit_grading.grading.result_schema import TIER_CODES, grade_labels, override_labels, tier_of_grade
@@ -419,6 +419,7 @@ def sql_text(
 
     With ``view`` the file creates that view; otherwise it is one ``SELECT``.
     """
+    refuse_segments(bundle, "SQL")
     d = dialect(dialect_name)
     if not str(table).strip():
         raise ConfigError("--table must name the registry table")
