@@ -224,3 +224,21 @@ def test_explain_takes_a_memberships_file_and_the_report_shows_the_listing(bundl
         ("dishonest_debtor", "2025-03-01", "active")
     ]
     assert "某市中级人民法院" in (tmp_path / "out" / f"{code}.html").read_text(encoding="utf-8")
+
+
+def test_a_validation_report_reads_a_rule_on_a_list_as_empty(bundle):
+    """Lists come from memberships files when grading; the labelled data of a validation report has
+    none, so a rule naming a list changes nobody there instead of stopping the report."""
+    from dataclasses import replace
+
+    from credit_grading.reports import validation_report
+
+    reg = generate_registry(3_000, seed=93, as_of="2025-12-31")
+    labelled = validate_table(reg.table, bundle_schema(bundle)).data
+    rule = OverrideRule.model_validate({"id": "tj", "when": {"list": "tianjin_serious"}, "then": {"tier": "D"}})
+    listed = replace(bundle, model=replace(bundle.model, overrides=(*bundle.model.overrides, rule)))
+    rep = validation_report(listed, labelled, n_boot=20, seed=1)
+    plain = validation_report(bundle, labelled, n_boot=20, seed=1)
+    tj = next(r for r in rep["overrides"] if r["rule"] == "tj")
+    assert tj["changed"] == 0
+    assert [r for r in rep["overrides"] if r["rule"] != "tj"] == plain["overrides"]

@@ -206,6 +206,11 @@ def validation_report(bundle: Bundle, data: pd.DataFrame, *, previous: pd.DataFr
 
         compiled = CompiledSegmentedModel(bundle.segments)
     dates = roles.as_of_column if roles.as_of_column in data.columns else None
+    # Lists come from memberships files when grading, not from the labelled data: a rule naming one
+    # reads it as empty here (its effect is in each rescoring's override report).
+    listed = sorted({i for r in model.overrides for i in r.when.items() if i.startswith("list:")} - set(data.columns))
+    if listed:
+        data = data.assign(**{c: np.zeros(len(data), dtype=np.int8) for c in listed})
     graded, grading = decide(model, data, id_column=roles.id_column, as_of_column=dates, reasons=0, compiled=compiled)
     y = data[target].to_numpy(dtype=np.float64)
     res = compiled.score(data)
