@@ -90,6 +90,12 @@ def test_demo_runs_on_defaults(tmp_path, monkeypatch):
     for name in ("validation_report.html", "monitoring/monitoring.html", "inspection_plan.csv", "publication_list.csv",
                  "grades_2025-12-31.parquet.migration.json"):  # fmt: skip
         assert (out / name).stat().st_size > 0, name
+    # The regional exchange round trip: this region's serious listings come back as verified partner lists.
+    imported = json.loads((out / "exchange" / "partner" / "import_report.json").read_text())
+    flagged = pd.read_parquet(out / "grades_2025-12-31.parquet")["serious_untrustworthy_flag"].eq(1).sum()
+    partner = pd.read_parquet(out / "exchange" / "partner" / "partner_lists.parquet")
+    assert flagged > 0 and len(partner) == flagged and set(partner["list"]) == {"beijing_serious_untrustworthy"}
+    assert imported and (out / "exchange" / "package_110000" / "signature.json").exists()
     text = res.output.replace("\n", " ")
     assert "mlflow ui --backend-store-uri" in text and "Out-of-time AUC" in text and "Done in" in text
     assert "MLFLOW_TRACKING_URI" not in __import__("os").environ  # the demo leaves the environment as it was

@@ -145,7 +145,7 @@ def _run(rows: int, out_dir: Path, seed: int, cfg, stage, on_trained, training_p
     write_atomic(out_dir / "monitoring" / "monitoring.json", json.dumps(mon, ensure_ascii=False, indent=1, default=str))
     write_atomic(out_dir / "monitoring" / "monitoring.html", render_monitoring_html(mon))
 
-    stage(7, "Random-inspection plan and publication list")
+    stage(7, "Random-inspection plan, publication list and a regional exchange package")
     policy = load_policy()
     roster = generate_inspectors(60, seed)
     write_frame(roster, out_dir / "inspectors.csv")
@@ -155,6 +155,7 @@ def _run(rows: int, out_dir: Path, seed: int, cfg, stage, on_trained, training_p
     labels = {r.id: (r.label_zh or r.id, r.label_en or r.id) for r in cfg.grading.overrides}
     listed = publication_list(latest, policy, cfg.load_catalogue(), rule_labels=labels)
     write_frame(listed, out_dir / "publication_list.csv")
+    exchange = _exchange_round_trip(latest, out_dir / "exchange", id_column, schema.as_of_column)
 
     stage(8, "Summary")
     migration = json.loads(Path(f"{grades[-1]}.migration.json").read_text(encoding="utf-8"))
@@ -167,8 +168,36 @@ def _run(rows: int, out_dir: Path, seed: int, cfg, stage, on_trained, training_p
         "monitoring report": out_dir / "monitoring" / "monitoring.html",
         "inspection plan": out_dir / "inspection_plan.csv",
         "publication list": out_dir / "publication_list.csv",
+        "exchange package (signed)": exchange["package"],
+        "partner lists (imported)": exchange["partner"],
     }
     return DemoResult(out_dir=out_dir, bundle_dir=bundle_dir, registries=paths, grades=grades,
                       evaluation=res.training.evaluation, champion=bundle.model.champion, summary=summary,
                       migration=migration, monitoring=mon, files=files,
                       tracking_uri=os.environ.get("MLFLOW_TRACKING_URI", ""))  # fmt: skip
+
+
+def _exchange_round_trip(latest, folder: Path, id_column: str, as_of_column: str | None) -> dict:
+    """This region's grades and serious-untrustworthiness listings as a signed interchange package
+    (region 110000), then imported as a partner region would: verified and turned into partner lists."""
+    import pandas as pd
+
+    from credit_grading.exchange import export_package, import_package
+    from credit_grading.lists import read_memberships
+    from credit_grading.signing import PRIVATE_KEY_FILE, PUBLIC_KEY_FILE, generate_keys
+
+    keys = folder / "keys"
+    if not (keys / PRIVATE_KEY_FILE).exists():
+        generate_keys(keys)
+    flagged = latest[latest["serious_untrustworthy_flag"] == 1]
+    start = pd.to_datetime(flagged[as_of_column]).dt.strftime("%Y-%m-%d") if as_of_column else "2025-12-31"
+    listings = read_memberships(pd.DataFrame({"id": flagged[id_column].astype(str), "list": "serious_untrustworthy",
+                                              "source": "市场监督管理部门 market regulation", "start": start,
+                                              "end": None}))  # fmt: skip
+    package, partner = folder / "package_110000", folder / "partner"
+    for old in (package, partner):  # the demo's folder is rewritten on every run
+        shutil.rmtree(old, ignore_errors=True)
+    export_package(latest, listings, package, region="110000", key_path=keys / PRIVATE_KEY_FILE,
+                   id_column=id_column, as_of_column=as_of_column)  # fmt: skip
+    import_package(package, partner, trusted_keys=(str(keys / PUBLIC_KEY_FILE),), prefix="beijing")
+    return {"package": package, "partner": partner}
