@@ -26,7 +26,6 @@ issuing region), which override rules name as ``list:<prefix>_<list>``.
 from __future__ import annotations
 
 import base64
-import binascii
 import datetime as dt
 import json
 import os
@@ -43,7 +42,14 @@ import pyarrow.parquet as pq
 from credit_grading.exceptions import DataError
 from credit_grading.lists import Memberships
 from credit_grading.registry.uscc import REASON_CODES, UsccStatus, check_uscc
-from credit_grading.signing import env_trusted_fingerprints, fingerprint, load_private_key, short, trusted_fingerprints
+from credit_grading.signing import (
+    b64_field,
+    env_trusted_fingerprints,
+    fingerprint,
+    load_private_key,
+    short,
+    trusted_fingerprints,
+)
 from credit_grading.storage import atomic_path, describe_os_error, sha256_bytes, sha256_file, write_atomic
 
 FORMAT = "credit_grading.exchange"
@@ -257,12 +263,8 @@ def _read_small(path: Path, what: str) -> bytes:
 
 
 def _b64(doc: dict, key: str, size: int, where: str) -> bytes:
-    value = doc.get(key)
-    try:
-        raw = base64.b64decode(value, validate=True) if isinstance(value, str) else b""
-    except (binascii.Error, ValueError):
-        raw = b""
-    if len(raw) != size:
+    raw = b64_field(doc, key, size)
+    if raw is None:
         raise ExchangeError(f"{where}: {key} is not a base64 Ed25519 value of {size} bytes; refusing the package")
     return raw
 

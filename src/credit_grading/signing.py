@@ -221,13 +221,19 @@ def signature_document(bundle_sha256: str, private_key) -> dict:
     }
 
 
-def _b64(doc: dict, key: str, size: int, where: str) -> bytes:
+def b64_field(doc: dict, key: str, size: int) -> bytes | None:
+    """``doc[key]`` decoded from base64 when it is exactly ``size`` bytes, else None (signature files)."""
     value = doc.get(key)
     try:
         raw = base64.b64decode(value, validate=True) if isinstance(value, str) else b""
     except (binascii.Error, ValueError):
         raw = b""
-    if len(raw) != size:
+    return raw if len(raw) == size else None
+
+
+def _b64(doc: dict, key: str, size: int, where: str) -> bytes:
+    raw = b64_field(doc, key, size)
+    if raw is None:
         raise BundleError(f"{where}: {key} is not a base64 Ed25519 {key.replace('_', ' ')} of {size} bytes")
     return raw
 
