@@ -242,3 +242,34 @@ def test_a_validation_report_reads_a_rule_on_a_list_as_empty(bundle):
     tj = next(r for r in rep["overrides"] if r["rule"] == "tj")
     assert tj["changed"] == 0
     assert [r for r in rep["overrides"] if r["rule"] != "tj"] == plain["overrides"]
+
+
+def test_rescore_takes_memberships_and_records_them(bundle, tmp_path):
+    """``rescore --lists``: a listing active at the row's as-of date puts the entity in tier D by its rule;
+    one that lapsed before it changes nothing; the summary names each memberships file with its hash."""
+    import json
+    import subprocess
+    import sys
+
+    from credit_grading.storage import sha256_file
+
+    reg = generate_registry(400, seed=94, as_of="2025-12-31").table.to_pandas()
+    reg.to_csv(tmp_path / "reg.csv", index=False)
+    base, _ = decide(bundle.model, validate_table(reg, bundle_schema(bundle)).data)
+    clean = base.loc[(base["tier"].astype(str) == "A") & base["override"].isna(), "uscc"].tolist()
+    listed, lapsed = clean[0], clean[1]
+    _mem([[listed, "dishonest_debtor", "court", "2025-03-01", None],
+          [lapsed, "dishonest_debtor", "court", "2024-01-01", "2025-06-30"]]).to_csv(tmp_path / "m.csv", index=False)  # fmt: skip
+    args = [sys.executable, "-m", "credit_grading.cli", "rescore", "--model", str(bundle.path), "--input",
+            str(tmp_path / "reg.csv"), "--output", str(tmp_path / "g.parquet"), "--lists", str(tmp_path / "m.csv"),
+            "--audit-db", str(tmp_path / "audit.db")]  # fmt: skip
+    res = subprocess.run(args, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stdout + res.stderr
+    graded = pd.read_parquet(tmp_path / "g.parquet").set_index("uscc")
+    assert graded.loc[listed, "tier"] == "D" and graded.loc[listed, "override"] == "dishonest_debtor"
+    assert graded.loc[lapsed, "tier"] == "A" and pd.isna(graded.loc[lapsed, "override"])
+    plain = base.set_index("uscc")
+    others = graded.index.difference([listed])
+    assert (graded.loc[others, "grade"].astype(str) == plain.loc[others, "grade"].astype(str)).all()
+    summary = json.loads((tmp_path / "g.parquet.summary.json").read_text())
+    assert summary["lists"] == [{"path": str(tmp_path / "m.csv"), "sha256": sha256_file(tmp_path / "m.csv")}]

@@ -177,7 +177,7 @@ def test_a_table_read_by_spark_and_spread_over_tasks_gives_the_same_rows(spark, 
 def test_a_failed_run_leaves_the_previous_output_and_says_one_thing(spark, bundle, registry, tmp_path):
     """The command line, in process (the module's session serves it and stays up): a run whose
     tasks cannot read the file fails with one message; the output from before is untouched."""
-    from credit_grading.spark.output import dataset_sha256
+    from credit_grading.storage import dataset_sha256
 
     out = tmp_path / "out.parquet"
     audit = tmp_path / "audit.db"

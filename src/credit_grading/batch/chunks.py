@@ -37,6 +37,11 @@ class ChunkGrader:
         self.builder = ResultBuilder(model.name, model.version, model.scale.grades, model.scale.tiers,
                                      model.overrides, full.id_column, full.as_of_column)  # fmt: skip
         self.rules = grader_for(model)
+        self.lists = None  # dated list memberships the override rules read (--lists)
+        if options.lists:
+            from credit_grading.lists import combine, read_memberships
+
+            self.lists = combine(*(read_memberships(p, id_column=full.id_column) for p in options.lists))
         unknown = [c for c in options.carry if c not in full.catalogue]
         if unknown:
             raise DataError(f"cannot carry {unknown} to the output: not catalogue items of this model's registry")
@@ -57,9 +62,17 @@ class ChunkGrader:
         if m.gbm is not None and (m.champion == "gbm" or self.options.challenger):
             need |= {f.name for f in m.gbm.features}
         for rule in m.overrides:
-            need |= rule.when.items()
+            need |= {i for i in rule.when.items() if not i.startswith("list:")}  # lists come from --lists
             if _counts_missing(rule.when):
                 need |= {f.name for f in self.decider.features}
+        segments = self.bundle.segments
+        if segments is not None:  # sector models: the segment column and every segment model's features
+            need.add(segments.column)
+            for name in segments.models:
+                seg = segments.model_of(name)
+                for part in (seg.scorecard, seg.gbm):
+                    if part is not None:
+                        need |= {f.name for f in part.features}
         return frozenset(need)
 
     def grade(
@@ -112,6 +125,11 @@ class ChunkGrader:
         if prev_model is not None and self.rules.hysteresis_margin > 0:
             names = np.array([*self.bundle.model.scale.grades, None], dtype=object)
             prev_names = names[np.where(prev_model >= 0, prev_model, len(names) - 1)]
+        if self.lists is not None:
+            from credit_grading.lists import apply_memberships
+
+            data = apply_memberships(data, self.lists, id_column=self.schema.id_column,
+                                     as_of_column=self.schema.as_of_column)  # fmt: skip
         grading = self.rules.grade(data, scores.pd, previous_grade=prev_names)
         tier_codes = self.builder.tier_of_grade[grading.final_grade]
         explained = len(data) if explain_all else 0

@@ -88,6 +88,7 @@ class RescoreOptions:
     overwrite: bool = False
     wait: float | None = 0.0
     validate: str = "read"
+    lists: tuple[Path, ...] = ()
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__  # frozen: normalise once here
@@ -98,6 +99,7 @@ class RescoreOptions:
             if value is not None and not isinstance(value, Path):
                 set_(self, name, Path(value))
         set_(self, "carry", tuple(self.carry))
+        set_(self, "lists", tuple(Path(p) for p in self.lists))
         if not isinstance(self.reasons, int) or not 0 <= self.reasons <= 20:
             raise DataError(f"reasons must be a whole number from 0 to 20, got {self.reasons!r}")
         if not isinstance(self.chunk_rows, int) or self.chunk_rows < 1:

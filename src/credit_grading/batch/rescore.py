@@ -157,6 +157,8 @@ class Rescorer:
             "previous": None,
             "output_layout": 2,  # row groups written in place, offsets in the checkpoint (no spools)
         }
+        if o.lists:  # memberships files: a changed one is another job
+            key["lists"] = [[str(p.resolve()), p.stat().st_size, p.stat().st_mtime_ns] for p in o.lists]
         if o.previous_path is not None:
             ps = o.previous_path.stat()
             key["previous"] = [str(o.previous_path.resolve()), ps.st_size, ps.st_mtime_ns]
@@ -324,6 +326,7 @@ class Rescorer:
             "reasons": o.reasons,
             "reasons_for": str(o.reasons_for),
             "validated": o.validate,
+            "lists": [{"path": str(p), "sha256": sha256_file(p)} for p in o.lists],
             "tier_counts": totals.tiers,
             "reject_reasons": totals.reject_reasons,
             "chunks": len(totals.chunks),

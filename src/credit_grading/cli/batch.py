@@ -12,6 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from credit_grading.cli import AuditOpt, ConfigOpt, ModelOpt, app, load_model, out
+from credit_grading.cli.supervision import ListsOpt
 from credit_grading.exceptions import CreditGradingError
 
 
@@ -36,7 +37,7 @@ def rescore(
         str, typer.Option("--reasons-for", help="Rows to explain: all, changed, or tiers:C,D.")
     ] = "all",
     chunk_rows: Annotated[
-        int | None, typer.Option("--chunk-rows", min=1, help="Rows per chunk; memory grows with it [default: 250,000].")
+        int | None, typer.Option("--chunk-rows", min=1, help="Rows per chunk; memory grows with it [default: 100,000].")
     ] = None,
     engine: Annotated[
         Engine, typer.Option("--engine", help="local, or spark for registries beyond one machine.")
@@ -85,6 +86,7 @@ def rescore(
     audit_db: AuditOpt = None,
     config: ConfigOpt = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show MLflow's own messages.")] = False,
+    lists: ListsOpt = None,
 ) -> None:
     """Regrade a whole registry in batch: streamed, validated, scored, graded, explained; atomic and resumable."""
     from credit_grading.batch import DEFAULT_CHUNK_ROWS, RescoreOptions
@@ -121,7 +123,8 @@ def rescore(
     options = RescoreOptions(rejects_path=rejects, previous_path=previous, reasons=reasons,
                              reasons_for=reasons_for, chunk_rows=chunk_rows or DEFAULT_CHUNK_ROWS,
                              restart=restart, compression=compression, challenger=challenger,
-                             carry=tuple(carry or ()), overwrite=overwrite, wait=None if wait else 0.0, validate=validate)  # fmt: skip
+                             carry=tuple(carry or ()), overwrite=overwrite, wait=None if wait else 0.0, validate=validate,
+                             lists=tuple(lists or ()))  # fmt: skip
     if engine is Engine.spark:
         from credit_grading.spark import SparkOptions, rescore_file
 
