@@ -96,7 +96,10 @@ def test_demo_runs_on_defaults(tmp_path, monkeypatch):
     partner = pd.read_parquet(out / "exchange" / "partner" / "partner_lists.parquet")
     assert flagged > 0 and len(partner) == flagged and set(partner["list"]) == {"beijing_serious_untrustworthy"}
     assert imported and (out / "exchange" / "package_110000" / "signature.json").exists()
+    sector = json.loads((out / "sector_model" / "manifest.json").read_text())
+    assert sector["format_version"] == 3 and sector["segments"]["column"] == "industry"
     text = res.output.replace("\n", " ")
+    assert "Sector models (" in text and "against the pooled" in text
     assert "mlflow ui --backend-store-uri" in text and "Out-of-time AUC" in text and "Done in" in text
     assert "MLFLOW_TRACKING_URI" not in __import__("os").environ  # the demo leaves the environment as it was
 

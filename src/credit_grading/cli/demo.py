@@ -42,6 +42,12 @@ def demo(
     first = res.registries[0].stem.removeprefix("registry_")
     out.print(f"Migration since {first}: {mig['downgrade_rate']:.1%} downgraded, {mig['upgrade_rate']:.1%} "
               f"upgraded; monitoring: grade PSI {mon['grade_psi']['psi']:.3f} ({mon['grade_psi']['flag']}).")  # fmt: skip
+    if res.sectors:
+        t, trained = res.sectors["test"], res.sectors["segments_trained"]
+        own = [n for n, m in trained.items() if isinstance(m, dict) and "fallback" not in m]
+        out.print(f"Sector models ({esc(', '.join(own) or 'none')} own; the pooled model for the rest): out-of-time "
+                  f"Gini {t['segmented'].get('gini', float('nan')):.4f} against the pooled "
+                  f"{t['pooled'].get('gini', float('nan')):.4f}, one master scale.")  # fmt: skip
     files = Table(show_header=False, box=None)
     for what, where in res.files.items():
         files.add_row(what, esc(where))
