@@ -37,8 +37,7 @@ from credit_grading.engine.segmented import POOLED, CompiledSegmentedModel, Segm
 from credit_grading.evaluation import metrics
 from credit_grading.exceptions import CreditGradingError, DataError
 from credit_grading.grading.fit import fit_scale, grade_table, records
-from credit_grading.stats import hhi
-from credit_grading.training import TrainingResult, train_models
+from credit_grading.training import TrainingResult, grades_evaluation, train_models
 
 
 @dataclass
@@ -149,16 +148,7 @@ def train_segments(
     test_table = grade_table(
         scale, CompiledSegmentedModel(spec).score(test).pd, test[target].to_numpy(dtype=np.float64)
     )
-    evaluation["grades"] = {  # the master scale, as train_models reports its scale
-        "method": scale.method,
-        "sample": sample,
-        "count": scale.meta.get("grades"),
-        "cutoffs": list(scale.cutoffs),
-        "development": list(scale.table),
-        "development_hhi": scale.meta.get("hhi"),
-        "test": list(records(test_table)),
-        "test_hhi": hhi(test_table["count"].to_numpy()),
-    }
+    evaluation["grades"] = grades_evaluation(scale, sample, test_table)  # the master scale
     return SegmentedTrainingResult(spec, pooled, trained, evaluation)
 
 
@@ -171,28 +161,30 @@ def _segment_config(cfg: Config) -> Config:
     return cfg.model_copy(update={"grading": grading})
 
 
-def _own_rows(pooled: TrainingResult, trained: dict[str, TrainingResult], split: str) -> np.ndarray:
-    """Row labels in ``split`` of the model that scores them: a trained segment's own split for its rows,
-    the pooled split for every other row."""
+def _split_rows(pooled: TrainingResult, trained: dict[str, TrainingResult], split: str):
+    """The pooled ``split``'s row labels, every row a trained segment holds, and the segments' own ``split``."""
     rows = getattr(pooled.splits, split).index.to_numpy()
-    if not trained:
-        return rows
     inside = np.concatenate([np.concatenate([r.splits.train.index, r.splits.valid.index, r.splits.test.index])
                              for r in trained.values()])  # fmt: skip
     own = np.concatenate([getattr(r.splits, split).index.to_numpy() for r in trained.values()])
+    return rows, inside, own
+
+
+def _own_rows(pooled: TrainingResult, trained: dict[str, TrainingResult], split: str) -> np.ndarray:
+    """Row labels in ``split`` of the model that scores them: a trained segment's own split for its rows,
+    the pooled split for every other row."""
+    if not trained:
+        return getattr(pooled.splits, split).index.to_numpy()
+    rows, inside, own = _split_rows(pooled, trained, split)
     return np.sort(np.concatenate([rows[~np.isin(rows, inside)], own]))
 
 
 def _oos_rows(pooled: TrainingResult, trained: dict[str, TrainingResult], split: str) -> np.ndarray:
     """Row labels in the pooled ``split`` and, where a trained segment holds them, in its ``split`` too."""
-    rows = getattr(pooled.splits, split).index.to_numpy()
     if not trained:
-        return rows
-    inside = np.concatenate([np.concatenate([r.splits.train.index, r.splits.valid.index, r.splits.test.index])
-                             for r in trained.values()])  # fmt: skip
-    allowed = np.concatenate([getattr(r.splits, split).index.to_numpy() for r in trained.values()])
-    keep = ~np.isin(rows, inside) | np.isin(rows, allowed)
-    return rows[keep]
+        return getattr(pooled.splits, split).index.to_numpy()
+    rows, inside, own = _split_rows(pooled, trained, split)
+    return rows[~np.isin(rows, inside) | np.isin(rows, own)]
 
 
 def evaluate_segments(spec: SegmentedSpec, data: pd.DataFrame, rows: np.ndarray, target: str) -> dict:

@@ -283,6 +283,21 @@ def _fit_grades(cfg: Config, splits: Splits, model: ModelSpec, cv_result: CvResu
     return replace(scale, meta={**scale.meta, "sample": sample}), sample, cv_result, cv_summary
 
 
+def grades_evaluation(scale, sample: str, test_table: pd.DataFrame) -> dict:
+    """The grade scale as an evaluation reports it: method, sample, cut-offs, the development table
+    and the test rows' grade table with their concentrations."""
+    return {
+        "method": scale.method,
+        "sample": sample,
+        "count": scale.meta.get("grades"),
+        "cutoffs": list(scale.cutoffs),
+        "development": list(scale.table),
+        "development_hhi": scale.meta.get("hhi"),
+        "test": list(records(test_table)),
+        "test_hhi": hhi(test_table["count"].to_numpy()),
+    }
+
+
 def train_models(
     data: pd.DataFrame,
     config: Config | None = None,
@@ -365,16 +380,7 @@ def train_models(
             evaluation["test"][name]["gini_vs_oracle"] = evaluation["test"][name]["gini"] / (2 * a - 1)
     test_pd = CompiledModel(model).score(splits.test).pd
     test_table = grade_table(scale, test_pd, splits.test[target].to_numpy(dtype=np.float64))
-    evaluation["grades"] = {
-        "method": scale.method,
-        "sample": sample,
-        "count": scale.meta.get("grades"),
-        "cutoffs": list(scale.cutoffs),
-        "development": list(scale.table),
-        "development_hhi": scale.meta.get("hhi"),
-        "test": list(records(test_table)),
-        "test_hhi": hhi(test_table["count"].to_numpy()),
-    }
+    evaluation["grades"] = grades_evaluation(scale, sample, test_table)
     timings["evaluation"] = time.perf_counter() - t0
     evaluation["timings"] = timings
     return TrainingResult(model, splits, evaluation, card, gbm, timings, cv_result)
