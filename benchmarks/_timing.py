@@ -34,3 +34,10 @@ def interleaved(repeat: int, fns: dict) -> dict[str, float]:
 def verdict(ratio: float, target: float, at_least: bool) -> str:
     ok = ratio >= target if at_least else ratio <= target
     return f"(target {'≥' if at_least else '≤'} x{target:g}: {'met' if ok else 'NOT met'})"
+
+
+def reference_config(config):
+    """``config`` with the 400-tree × 31-leaf GBM the issues' reference figures use."""
+    gbm = config.gbm.model_copy(update={"num_leaves": 31, "max_depth": -1, "learning_rate": 0.05,
+                                        "n_estimators": 400, "early_stopping_rounds": 0})  # fmt: skip
+    return config.model_copy(update={"gbm": gbm})

@@ -25,7 +25,7 @@ import warnings
 
 import numpy as np
 
-from _timing import interleaved, timed, verdict
+from _timing import interleaved, reference_config, timed, verdict
 from credit_grading.config import load_config
 from credit_grading.engine.gbm import CompiledGbm
 from credit_grading.gbm import GbmModel
@@ -120,19 +120,7 @@ def main() -> None:
     x = engine.matrix(score_rows)
     compare("default model", engine, x, args.rows, args.rows, args.shap_rows, args.repeat)
 
-    ref_cfg = config.model_copy(
-        update={
-            "gbm": config.gbm.model_copy(
-                update={
-                    "num_leaves": 31,
-                    "max_depth": -1,
-                    "learning_rate": 0.05,
-                    "n_estimators": 400,
-                    "early_stopping_rounds": 0,
-                }
-            )
-        }
-    )
+    ref_cfg = reference_config(config)
     t0 = time.perf_counter()
     reference = GbmModel(ref_cfg).fit(train, val)
     print(f"\nreference model trained in {time.perf_counter() - t0:.1f} s")

@@ -34,7 +34,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from _timing import best_of, interleaved, verdict
+from _timing import best_of, interleaved, reference_config, verdict
 from credit_grading.config import load_config
 from credit_grading.gbm import GbmModel
 from credit_grading.registry import validate_table
@@ -45,19 +45,7 @@ from credit_grading.synth import generate_registry, write_registry
 
 def reference_scoring(config, parts, table, repeat: int, threads: int) -> None:
     """The 400 x 31 model: our margins against booster.predict on the same matrix, interleaved."""
-    ref_cfg = config.model_copy(
-        update={
-            "gbm": config.gbm.model_copy(
-                update={
-                    "num_leaves": 31,
-                    "max_depth": -1,
-                    "learning_rate": 0.05,
-                    "n_estimators": 400,
-                    "early_stopping_rounds": 0,
-                }
-            )
-        }
-    )
+    ref_cfg = reference_config(config)
     t0 = time.perf_counter()
     model = GbmModel(ref_cfg).fit(parts.train, parts.valid)
     engine = model.compiled()
