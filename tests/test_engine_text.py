@@ -57,6 +57,14 @@ def test_encode_text_equals_dictionary_encode(values, large, cut):
         ref_codes, ref_levels = _reference(part)
         assert levels == ref_levels
         np.testing.assert_array_equal(codes, ref_codes)
+    # Chunks (as read_parquet gives them): the levels carry from chunk to chunk, a level first
+    # seen in a later chunk is compared against the copies of the earlier chunks' levels.
+    edges = sorted({0, len(array), *(min(len(array), c * (cut + 1) * 7) for c in range(1, 6))})
+    chunks = [array.slice(a, b - a) for a, b in zip(edges, edges[1:], strict=False)]
+    codes, levels = encode_text(chunks)
+    ref_codes, ref_levels = _reference(array)
+    assert levels == ref_levels
+    np.testing.assert_array_equal(codes, ref_codes)
 
 
 def test_encode_text_on_a_million_rows_and_too_many_levels():

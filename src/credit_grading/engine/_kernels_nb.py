@@ -6,11 +6,14 @@ from the on-disk cache afterwards (see :mod:`credit_grading._numba_cache`).
 """
 
 import numpy as np
-from numba import njit
+from llvmlite import ir
+from numba import njit, types
+from numba.extending import intrinsic
 
 from credit_grading.specs.binning import MISSING, SPECIAL
 
 R_MISSING, R_SPECIAL = MISSING, SPECIAL
+TEXT_TABLE_BITS = 12  # the direct-mapped table of encode_text
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -88,59 +91,82 @@ def hash_strings(offsets, data, base, weights, out):  # pragma: no cover - compi
         out[i] = h
 
 
-@njit(cache=True, nogil=True, inline="always")
-def load_word(words, pos):  # pragma: no cover - compiled
-    # The 8 bytes at byte position pos of the buffer ``words`` (little-endian, unaligned;
-    # branch-free: the second shift is by 64 when pos is aligned, which gives 0).
-    q = pos >> 3
-    r = np.uint64(8 * (pos & 7))
-    return (words[q] >> r) | ((words[q + 1] << np.uint64(1)) << (np.uint64(63) - r))
+@intrinsic
+def load8(typingctx, data, pos):  # pragma: no cover - compiled
+    # The 8 bytes at byte position pos of the uint8 array ``data``, read as one little-endian
+    # unaligned load (the caller keeps pos + 8 within the array: the buffer is padded).
+    sig = types.uint64(data, pos)
+
+    def codegen(context, builder, signature, args):
+        ary = context.make_array(signature.args[0])(context, builder, args[0])
+        ptr = builder.bitcast(builder.gep(ary.data, [args[1]]), ir.IntType(64).as_pointer())
+        return builder.load(ptr, align=1)
+
+    return sig, codegen
 
 
 @njit(cache=True, nogil=True, inline="always")
-def text_word(words, s, e, w):  # pragma: no cover - compiled
-    # Word w of the string at bytes s..e, its bytes past e cleared.
-    left = e - s - 8 * w
-    v = load_word(words, s + 8 * w)
-    if left < 8:
-        v &= np.uint64(0xFFFFFFFFFFFFFFFF) >> np.uint64(64 - 8 * left)
-    return v
-
-
-@njit(cache=True, nogil=True, inline="always")
-def text_key(words, s, e):  # pragma: no cover - compiled
+def text_key(data, s, e):  # pragma: no cover - compiled
     # The first and the last eight bytes of the string at bytes s..e (zero-padded; the last
     # word is 0 for a string of at most eight bytes): with the length, they are the whole
-    # string when it has at most 16 bytes. Branch-free: the mask of the first n bytes is
-    # (2^(4n))^2 - 1, which wraps to all ones for n = 8.
+    # string when it has at most 16 bytes. The mask of the first n bytes is (2^(4n))^2 - 1,
+    # which wraps to all ones for n = 8.
     n = e - s
     half = np.uint64(1) << np.uint64(4 * min(n, 8))
-    head = load_word(words, s) & (half * half - np.uint64(1))
-    tail = load_word(words, max(e - 8, 0)) & (np.uint64(0) - np.uint64(n > 8))
+    head = load8(data, s) & (half * half - np.uint64(1))
+    tail = load8(data, max(e - 8, 0)) & (np.uint64(0) - np.uint64(n > 8))
     return head, tail
 
 
+@njit(cache=True, nogil=True, inline="always")
+def same_middle(data, s, other, t, n):  # pragma: no cover - compiled
+    # Whether the strings of n bytes at data[s:] and other[t:] agree on bytes 8 .. n - 8
+    # (what text_key leaves out of a string of more than 16 bytes), eight bytes at a time.
+    p = 8
+    while p < n - 8:
+        if load8(data, s + p) != load8(other, t + p):
+            return False
+        p += 8
+    return True
+
+
 @njit(cache=True, nogil=True, boundscheck=False)
-def encode_text(offsets, base, words, bitmap, bit0, codes, max_levels):  # pragma: no cover - compiled
-    # Dictionary-encode Arrow strings: codes[i] is the index of row i's string among the
-    # distinct strings in order of first appearance, -1 for a null (bit bit0 + i of the
-    # validity bitmap clear; no bitmap: no nulls). String i is bytes offsets[i] - base ..
-    # offsets[i + 1] - base of ``words`` (padded by two words past the end). Returns each
-    # distinct string's first row, or an empty array when there are more than max_levels
-    # (the caller then encodes another way).
+def encode_text(
+    offsets,
+    data,
+    bitmap,
+    bit0,
+    codes,
+    row0,
+    state_table,
+    state_head,
+    state_tail,
+    state_s,
+    state_n,
+    lv_bytes,
+    first,
+    used,
+):  # pragma: no cover - compiled
+    # Dictionary-encode one chunk of Arrow strings, its levels shared with the chunks before
+    # it: codes[i] is the index of the chunk's row i's string among the distinct strings in
+    # order of first appearance, -1 for a null (bit bit0 + i of the validity bitmap clear; no
+    # bitmap: no nulls). String i is bytes offsets[i] .. offsets[i + 1] of ``data``, which is
+    # readable eight bytes past the last string. The levels found so far are kept in the
+    # state arrays: their first and last eight bytes, length, bytes (copied into lv_bytes,
+    # padded) and first row (row0 + i); used[0] counts them, used[1] the bytes of lv_bytes
+    # taken. Returns False when the levels overflow lv_head or lv_bytes (the caller then
+    # encodes another way).
     # Made for the few levels of a categorical column: a row's first and last eight bytes
     # and its length pick an entry of a direct-mapped table, and are compared with that
-    # level's without branches; only a new level, a clash in the table or the middle bytes
-    # of a string longer than 16 bytes take the slow path (a scan of the levels).
+    # level's; only a new level, a clash in the table or the middle bytes of a string longer
+    # than 16 bytes take the slow path (a scan of the levels).
     n = codes.shape[0]
-    bits = 12
-    table = np.full(1 << bits, -1, dtype=np.int64)
-    lv_head = np.empty(max_levels, dtype=np.uint64)
-    lv_tail = np.empty(max_levels, dtype=np.uint64)
-    lv_s = np.empty(max_levels, dtype=np.int64)
-    lv_n = np.empty(max_levels, dtype=np.int64)
-    first = np.empty(max_levels, dtype=np.int64)
-    n_levels = 0
+    # Work on local copies of the hot state (the compiler then knows no store aliases it).
+    table, lv_head, lv_tail = state_table.copy(), state_head.copy(), state_tail.copy()
+    lv_s, lv_n = state_s.copy(), state_n.copy()
+    shift = np.uint64(64 - TEXT_TABLE_BITS)  # table has 2**TEXT_TABLE_BITS entries
+    max_levels = lv_head.shape[0]
+    n_levels = used[0]
     masked = bitmap.shape[0] > 0
     for i in range(n):
         if masked:
@@ -148,47 +174,50 @@ def encode_text(offsets, base, words, bitmap, bit0, codes, max_levels):  # pragm
             if (bitmap[j >> 3] >> (j & 7)) & 1 == 0:
                 codes[i] = -1
                 continue
-        s = np.int64(offsets[i] - base)
-        e = np.int64(offsets[i + 1] - base)
-        head, tail = text_key(words, s, e)
-        h = (head * np.uint64(0x9E3779B97F4A7C15)) ^ (tail * np.uint64(0xBF58476D1CE4E5B9)) ^ np.uint64(e - s)
-        k = np.int64((h * np.uint64(0x94D049BB133111EB)) >> np.uint64(64 - bits))
+        s = np.int64(offsets[i])
+        m = np.int64(offsets[i + 1]) - s
+        head, tail = text_key(data, s, s + m)
+        h = (head * np.uint64(0x9E3779B97F4A7C15)) ^ (tail * np.uint64(0xBF58476D1CE4E5B9)) ^ np.uint64(m)
+        k = np.int64((h * np.uint64(0x94D049BB133111EB)) >> shift)
         c = table[k]
-        if c >= 0 and lv_head[c] == head and lv_tail[c] == tail and lv_n[c] == e - s:
-            same = True
-            for w in range(1, ((e - s - 9) >> 3) + 1):  # the middle words of a string of over 16 bytes
-                if text_word(words, s, e, w) != text_word(words, lv_s[c], lv_s[c] + lv_n[c], w):
-                    same = False
-                    break
-            if same:
+        if c >= 0 and lv_head[c] == head and lv_tail[c] == tail and lv_n[c] == m:  # noqa: SIM102 - the hot test first
+            if m <= 16 or same_middle(data, s, lv_bytes, lv_s[c], m):
                 codes[i] = c
                 continue
         # Slow path: scan the levels (a long string's middle bytes compared too).
         c = -1
         for q in range(n_levels):
-            if lv_head[q] == head and lv_tail[q] == tail and lv_n[q] == e - s:
-                same = True
-                for w in range(1, (e - s + 7) >> 3):
-                    if text_word(words, s, e, w) != text_word(words, lv_s[q], lv_s[q] + lv_n[q], w):
-                        same = False
-                        break
-                if same:
-                    c = q
-                    break
+            if (
+                lv_head[q] == head
+                and lv_tail[q] == tail
+                and lv_n[q] == m
+                and same_middle(data, s, lv_bytes, lv_s[q], m)
+            ):
+                c = q
+                break
         if c < 0:
-            if n_levels == max_levels:
-                return np.empty(0, dtype=np.int64)
+            if n_levels == max_levels or used[1] + m + 8 > lv_bytes.shape[0]:
+                return False
             c = n_levels
             lv_head[c] = head
             lv_tail[c] = tail
-            lv_s[c] = s
-            lv_n[c] = e - s
-            first[c] = i
+            lv_s[c] = used[1]
+            lv_n[c] = m
+            for b in range(m):
+                lv_bytes[used[1] + b] = data[s + b]
+            used[1] += m
+            first[c] = row0 + i
             n_levels += 1
             if table[k] < 0:
                 table[k] = c
         codes[i] = c
-    return first[:n_levels].copy()
+    used[0] = n_levels
+    state_table[:] = table
+    state_head[:] = lv_head
+    state_tail[:] = lv_tail
+    state_s[:] = lv_s
+    state_n[:] = lv_n
+    return True
 
 
 @njit(cache=True, nogil=True)

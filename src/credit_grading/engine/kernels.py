@@ -62,31 +62,55 @@ MAX_TEXT_LEVELS = 256
 
 
 def encode_text(array) -> tuple[np.ndarray, list[str]] | None:
-    """Codes (int16, -1 for null) of an Arrow string array into its distinct strings, listed
-    in order of first appearance — what ``pyarrow.compute.dictionary_encode`` gives, several
-    times faster for a column of few levels. ``None`` when the column has more than
-    ``MAX_TEXT_LEVELS`` distinct strings (encode it with pyarrow then)."""
+    """Codes (int16, -1 for null) of Arrow strings (an array, or a list of chunks) into their
+    distinct strings, listed in order of first appearance — what
+    ``pyarrow.compute.dictionary_encode`` gives, several times faster for a column of few
+    levels, and chunk by chunk (the chunks are never concatenated). ``None`` when the column
+    has more than ``MAX_TEXT_LEVELS`` distinct strings (encode it with pyarrow then)."""
     import pyarrow as pa
 
-    n = len(array)
-    bufs = array.buffers()
-    wide = pa.types.is_large_string(array.type)
-    offsets = np.frombuffer(bufs[1], dtype=np.int64 if wide else np.int32)[array.offset : array.offset + n + 1]
+    chunks = [array] if isinstance(array, pa.Array) else list(array)
+    n = sum(len(c) for c in chunks)
     codes = np.empty(n, dtype=np.int16)  # MAX_TEXT_LEVELS fit
-    if n == 0:
-        return codes, []
-    base, end = int(offsets[0]), int(offsets[-1])
-    words = np.zeros((end - base + 7) // 8 + 2, dtype=np.uint64)  # padded: whole words past the end
-    if end > base:
-        words.view(np.uint8)[: end - base] = np.frombuffer(bufs[2], dtype=np.uint8)[base:end]
-    if array.null_count:
-        bitmap, bit0 = np.frombuffer(bufs[0], dtype=np.uint8), array.offset
-    else:
-        bitmap, bit0 = np.zeros(0, dtype=np.uint8), 0
-    first = compiled().encode_text(offsets, base, words, bitmap, bit0, codes, MAX_TEXT_LEVELS)
-    if first.size == 0 and array.null_count < n:
-        return None
-    return codes, array.take(pa.array(first)).to_pylist()
+    kernels = compiled()
+    table = np.full(1 << kernels.TEXT_TABLE_BITS, -1, dtype=np.int64)
+    lv_head = np.empty(MAX_TEXT_LEVELS, dtype=np.uint64)
+    lv_tail = np.empty(MAX_TEXT_LEVELS, dtype=np.uint64)
+    lv_s = np.empty(MAX_TEXT_LEVELS, dtype=np.int64)
+    lv_n = np.empty(MAX_TEXT_LEVELS, dtype=np.int64)
+    lv_bytes = np.zeros(1 << 16, dtype=np.uint8)
+    first = np.empty(MAX_TEXT_LEVELS, dtype=np.int64)
+    used = np.zeros(2, dtype=np.int64)
+    kernel, row0 = kernels.encode_text, 0
+    for chunk in chunks:
+        rows = len(chunk)
+        if rows == 0:
+            continue
+        bufs = chunk.buffers()
+        wide = pa.types.is_large_string(chunk.type)
+        offsets = np.frombuffer(bufs[1], dtype=np.int64 if wide else np.int32)[chunk.offset : chunk.offset + rows + 1]
+        end = int(offsets[-1])
+        if bufs[2] is not None and bufs[2].size >= end + 8:  # eight bytes readable past the last string
+            data = np.frombuffer(bufs[2], dtype=np.uint8)
+        else:  # padded copy of the bytes the rows use
+            base = int(offsets[0])
+            data = np.zeros(end - base + 8, dtype=np.uint8)
+            if end > base:
+                data[: end - base] = np.frombuffer(bufs[2], dtype=np.uint8)[base:end]
+            offsets = offsets - base
+        if chunk.null_count:
+            bitmap, bit0 = np.frombuffer(bufs[0], dtype=np.uint8), chunk.offset
+        else:
+            bitmap, bit0 = np.zeros(0, dtype=np.uint8), 0
+        ok = kernel(offsets, data, bitmap, bit0, codes[row0 : row0 + rows], row0, table,
+                    lv_head, lv_tail, lv_s, lv_n, lv_bytes, first, used)  # fmt: skip
+        if not ok:
+            return None
+        row0 += rows
+    levels = [
+        lv_bytes[s : s + m].tobytes().decode("utf-8") for s, m in zip(lv_s[: used[0]], lv_n[: used[0]], strict=True)
+    ]
+    return codes, levels
 
 
 def numeric_points_add(x, missing, splits, specials, lut, total, first: bool) -> None:

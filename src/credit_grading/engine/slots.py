@@ -62,7 +62,7 @@ def categorical_codes(cols: Columns, name: str) -> tuple[np.ndarray, list[object
     text column (Arrow strings, pandas ``str``) is encoded from its Arrow buffers by a
     compiled kernel (:func:`~credit_grading.engine.kernels.encode_text`), never row by row
     in Python."""
-    text = cols.text(name)
+    text = cols.text_chunks(name)
     if text is not None:
         encoded = encode_text(text)
         if encoded is not None:
