@@ -297,7 +297,7 @@ def main() -> None:
         print("  stages, run one after the other (s per 1M rows, wall / CPU of all threads): " + ", ".join(
             f"{k} {v[0]:.3f}/{v[1]:.3f}" for k, v in st.items()))  # fmt: skip
         print(f"  sum of the stages {sum(v[0] for v in st.values()):.3f} s per 1M rows; ours end to end "
-              f"{ours['seconds'] * 1e6 / n:.3f} (the stages overlap in three threads)")  # fmt: skip
+              f"{ours['seconds'] * 1e6 / n:.3f} (the stages overlap: reader, two graders, writer)")  # fmt: skip
         ours_grades = pq.read_table(tmp / f"out_{which}.parquet", columns=["model_grade"]).column(0)
         labels = list(load_bundle(bundle_dir).model.scale.grades)
         ours_codes = np.asarray(pd.Categorical(ours_grades.to_pandas().astype(str), categories=labels).codes)

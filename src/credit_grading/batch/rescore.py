@@ -5,8 +5,9 @@ and for each chunk the :class:`~credit_grading.batch.chunks.ChunkGrader` validat
 model's registry contract, scores, grades and explains it with the compiled engine; the
 :class:`~credit_grading.batch.writer.OutputWriter` appends it to the output as one row group
 (encoded once, in place), and the :class:`~credit_grading.batch.checkpoint.CheckpointStore`
-records the progress. Three threads overlap: one reads and validates chunk k + 1 (in file order),
-one scores and grades chunk k, one writes chunk k − 1. The output
+records the progress. The stages overlap: one thread reads and validates the next chunk (in file
+order), two grader threads score and grade a chunk each (one's Python parts run while the other's
+kernels use the cores), and one writes the chunk before them, in file order. The output
 path appears only complete (written beside it, fsync'ed, renamed). Killed at any moment, the same
 command resumes after the last checkpoint and produces a byte-identical output; a finished run
 removes its work directory.
@@ -31,6 +32,7 @@ import json
 import os
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -63,6 +65,7 @@ from credit_grading.storage import (
 )
 
 _CHECKPOINT_SECONDS = 1.0
+_GRADERS = 2  # chunks graded at once
 
 __all__ = ["DEFAULT_CHUNK_ROWS", "ReasonsFor", "RescoreOptions", "Rescorer", "rescore"]
 
@@ -236,31 +239,47 @@ class Rescorer:
                 store.save(number + 1, totals, seen, writer.offset)
                 last_sync[0] = time.monotonic()
 
-        # Three threads overlap: the reader decodes and validates the next chunk (in file order, as
-        # the duplicate check needs), this thread scores and grades one, and the writer encodes the
-        # one before into the output (Parquet, numpy and the compiled kernels release the GIL).
+        # The stages overlap: the reader decodes and validates the next chunk (in file order, as the
+        # duplicate check needs), two graders score and grade a chunk each (one's Python parts run
+        # while the other's kernels use the cores), and the writer encodes the chunk before into the
+        # output, in file order (Parquet, numpy and the compiled kernels release the GIL).
         validated = (
             (table.num_rows, self.chunks.validate(row, table, dups)) for row, table in self.reader.chunks(done)
         )
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rescore-writer")
-        pending: Future | None = None
+        graders = ThreadPoolExecutor(max_workers=_GRADERS, thread_name_prefix="rescore-grade")
+        pending: list[Future] = []  # the writer's chunk
+        graded: deque[tuple[int, int, Future]] = deque()  # chunks being graded, in file order
+        last_chunk = done + self._chunks_left(done) - 1
+
+        def hand_on() -> None:
+            """The oldest chunk being graded, once graded, to the writer (after the one before)."""
+            number, rows, future = graded.popleft()
+            out, rejects, stats = future.result()
+            # The previous grades matched so far (chunks graded after this one may have marked theirs
+            # already: a resumed job marks them again, the same).
+            seen = matched.copy() if matched is not None else None
+            if pending:
+                pending.pop().result()
+            pending.append(pool.submit(commit, number, out, rejects, stats, seen, number >= last_chunk))
+            step(rows)
+
         try:
-            last_chunk = done + self._chunks_left(done) - 1
             for number, (rows, valid) in enumerate(_prefetch(validated), start=done):
-                out, rejects, stats = self.chunks.decide(rows, valid)
+                graded.append((number, rows, graders.submit(self.chunks.decide, rows, valid)))
                 del valid
-                seen = matched.copy() if matched is not None else None
-                if pending is not None:
-                    pending.result()
-                pending = pool.submit(commit, number, out, rejects, stats, seen, number >= last_chunk)
-                step(rows)
-            if pending is not None:
-                pending, last = None, pending
-                last.result()
+                # The first chunk alone (the engine builds its tables once), then _GRADERS at a time.
+                while graded and (number == done or len(graded) >= _GRADERS):
+                    hand_on()
+            while graded:
+                hand_on()
+            if pending:
+                pending.pop().result()
             if totals.chunks and len(totals.chunks) != store.load_done():
                 writer.sync()  # (a file whose row count was not known: the last chunk is checkpointed here)
                 store.save(len(totals.chunks), totals, matched, writer.offset)
         finally:
+            graders.shutdown(wait=True, cancel_futures=True)
             pool.shutdown(wait=True)  # the work directory stays consistent whatever happened here
         if not totals.chunks:
             raise DataError(f"{self.input} has no rows: there is nothing to grade")
