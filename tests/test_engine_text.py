@@ -3,6 +3,8 @@ categoricals: pandas ``str`` (what ``read_csv`` / ``read_parquet`` give with pan
 Arrow strings, object columns and categoricals all score alike — missing values (None,
 NaN, pd.NA), empty strings, whitespace and levels never seen in training included."""
 
+import itertools
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -60,7 +62,7 @@ def test_encode_text_equals_dictionary_encode(values, large, cut):
     # Chunks (as read_parquet gives them): the levels carry from chunk to chunk, a level first
     # seen in a later chunk is compared against the copies of the earlier chunks' levels.
     edges = sorted({0, len(array), *(min(len(array), c * (cut + 1) * 7) for c in range(1, 6))})
-    chunks = [array.slice(a, b - a) for a, b in zip(edges, edges[1:], strict=False)]
+    chunks = [array.slice(a, b - a) for a, b in itertools.pairwise(edges)]
     codes, levels = encode_text(chunks)
     ref_codes, ref_levels = _reference(array)
     assert levels == ref_levels
