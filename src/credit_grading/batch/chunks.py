@@ -37,6 +37,7 @@ class ChunkGrader:
         self.builder = ResultBuilder(model.name, model.version, model.scale.grades, model.scale.tiers,
                                      model.overrides, full.id_column, full.as_of_column)  # fmt: skip
         self.rules = grader_for(model)
+        self.threads: int | None = None  # the engine's threads per chunk (None: all cores)
         self.lists = None  # dated list memberships the override rules read (--lists)
         if options.lists:
             from credit_grading.lists import combine, read_memberships
@@ -120,7 +121,8 @@ class ChunkGrader:
         compiled = self.grader.compiled
         mode = opts.reasons_for.mode
         explain_all = opts.reasons and mode == "all"
-        scores = compiled.score(data, reasons=opts.reasons if explain_all else 0, challenger=opts.challenger)
+        scores = compiled.score(data, reasons=opts.reasons if explain_all else 0, challenger=opts.challenger,
+                                threads=self.threads)  # fmt: skip
         prev_names = None
         if prev_model is not None and self.rules.hysteresis_margin > 0:
             names = np.array([*self.bundle.model.scale.grades, None], dtype=object)
@@ -140,7 +142,8 @@ class ChunkGrader:
                 want = (prev[1] < 0) | (prev[1] != tier_codes)
             rows = np.flatnonzero(want)
             explained = len(rows)
-            part = compiled.score(data.iloc[rows], reasons=opts.reasons, challenger=False) if len(rows) else None
+            part = (compiled.score(data.iloc[rows], reasons=opts.reasons, challenger=False, threads=self.threads)
+                    if len(rows) else None)  # fmt: skip
             k = opts.reasons
             idx = np.full((len(data), k), -1, dtype=np.int16)
             val = np.zeros((len(data), k))

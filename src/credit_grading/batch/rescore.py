@@ -51,6 +51,7 @@ from credit_grading.batch.writer import OutputWriter
 from credit_grading.bundle import Bundle
 from credit_grading.config import DuplicatePolicy
 from credit_grading.csvsafe import write_csv
+from credit_grading.engine.scorecard import default_threads
 from credit_grading.exceptions import DataError
 from credit_grading.grading.result_schema import TIER_CODES
 from credit_grading.registry.io import file_format
@@ -131,6 +132,7 @@ class Rescorer:
         if options.rejects_path is not None:
             check_writable(options.rejects_path, "the rejects file")
         self.chunks = ChunkGrader(bundle, options, None, str(self.input))
+        self.chunks.threads = max(1, default_threads() // _GRADERS)  # the graders share the cores
         self.schema = self.chunks.schema
         self.reader = ChunkReader(self.input, self.schema, options.chunk_rows)
         self.previous = None
