@@ -14,6 +14,7 @@ from credit_grading.batch.output import ResultBuilder
 from credit_grading.batch.previous import PreviousGrades
 from credit_grading.bundle import Bundle
 from credit_grading.config.grading import STATUS_M
+from credit_grading.engine.model import CompiledModel
 from credit_grading.exceptions import DataError
 from credit_grading.grading.result_schema import TIER_CODES
 from credit_grading.registry.validate import ValidationResult, validate_table
@@ -121,8 +122,14 @@ class ChunkGrader:
         compiled = self.grader.compiled
         mode = opts.reasons_for.mode
         explain_all = opts.reasons and mode == "all"
-        scores = compiled.score(data, reasons=opts.reasons if explain_all else 0, challenger=opts.challenger,
-                                threads=self.threads)  # fmt: skip
+        # Some rows explained (--reasons-for tiers/changed), known only once graded. A scorecard's
+        # reasons cost little: every row's are computed and the others' blanked. A GBM's SHAP values
+        # are computed for those rows only, from the feature matrix the scoring kept.
+        plain = isinstance(compiled, CompiledModel)
+        card_reasons = plain and opts.reasons and not explain_all and compiled.spec.champion == "scorecard"
+        extra = {"keep_matrix": True} if plain and opts.reasons and not explain_all else {}
+        scores = compiled.score(data, reasons=opts.reasons if explain_all or card_reasons else 0,
+                                challenger=opts.challenger, threads=self.threads, **extra)  # fmt: skip
         prev_names = None
         if prev_model is not None and self.rules.hysteresis_margin > 0:
             names = np.array([*self.bundle.model.scale.grades, None], dtype=object)
@@ -142,16 +149,25 @@ class ChunkGrader:
                 want = (prev[1] < 0) | (prev[1] != tier_codes)
             rows = np.flatnonzero(want)
             explained = len(rows)
-            part = (compiled.score(data.iloc[rows], reasons=opts.reasons, challenger=False, threads=self.threads)
-                    if len(rows) else None)  # fmt: skip
             k = opts.reasons
-            idx = np.full((len(data), k), -1, dtype=np.int16)
-            val = np.zeros((len(data), k))
-            if part is not None:
-                idx[rows] = part.reason_index
-                val[rows] = part.reason_value
-            names = part.reason_names if part is not None else tuple(f.name for f in self.decider.features)
-            scores.reason_index, scores.reason_value, scores.reason_names = idx, val, names
+            if card_reasons:
+                scores.reason_index[~want] = -1
+                scores.reason_value[~want] = 0.0
+            elif plain:
+                scores.reason_index, scores.reason_value, scores.reason_names = compiled.reasons_of_rows(
+                    data, rows, k, scores, threads=self.threads
+                )
+            else:  # sector models: the rows scored again, each by its segment's model
+                part = (compiled.score(data.iloc[rows], reasons=k, challenger=False, threads=self.threads)
+                        if len(rows) else None)  # fmt: skip
+                idx = np.full((len(data), k), -1, dtype=np.int16)
+                val = np.zeros((len(data), k))
+                if part is not None:
+                    idx[rows] = part.reason_index
+                    val[rows] = part.reason_value
+                names = part.reason_names if part is not None else tuple(f.name for f in self.decider.features)
+                scores.reason_index, scores.reason_value, scores.reason_names = idx, val, names
+            scores.gbm_matrix = None
         out = self.builder.table(ids, as_of, scores, grading, prev)
         for c in opts.carry:  # registry items asked for beside the results (e.g. district)
             col = data[c]

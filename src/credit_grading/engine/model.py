@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -31,6 +31,7 @@ class ModelResult:
     reason_index: np.ndarray | None
     reason_value: np.ndarray | None
     reason_labels: tuple[tuple[str, str], ...] = ()
+    gbm_matrix: np.ndarray | None = field(default=None, repr=False)  # kept for reasons_of_rows
 
     def frame(self) -> pd.DataFrame:
         cols: dict[str, object] = {}
@@ -65,11 +66,13 @@ class CompiledModel:
         threads: int | None = None,
         explain: np.ndarray | None = None,
         challenger: bool = True,
+        keep_matrix: bool = False,
     ) -> ModelResult:
         """Score every row; with ``reasons`` > 0, the champion's top reasons of the rows in
         ``explain`` (row positions; default all rows; the others get no reasons).
         ``challenger=False`` skips the GBM when the scorecard decides (batch grading); the
-        scorecard's points (the ``score`` every result carries) cost little and always come."""
+        scorecard's points (the ``score`` every result carries) cost little and always come.
+        ``keep_matrix`` keeps the GBM's feature matrix in the result, for :meth:`reasons_of_rows`."""
         spec = self.spec
         use_card = self.scorecard is not None
         use_gbm = self.gbm is not None and (challenger or spec.champion == "gbm")
@@ -116,7 +119,31 @@ class CompiledModel:
                 names = self.gbm.feature_names
                 labels = tuple((f.name_zh or f.name, f.name_en or f.name) for f in spec.gbm.features)
         champion_pd = pd_gbm if spec.champion == "gbm" else pd_sc
-        return ModelResult(score, margin, pd_sc, pd_gbm, champion_pd, spec.champion, names, r_idx, r_val, labels)
+        kept = x if keep_matrix and use_gbm else None
+        return ModelResult(score, margin, pd_sc, pd_gbm, champion_pd, spec.champion, names, r_idx, r_val, labels, kept)
+
+    def reasons_of_rows(
+        self, data: Tabular, rows: np.ndarray, reasons: int, result: ModelResult, threads: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
+        """The champion's top reasons of the rows at positions ``rows`` of ``data``, which ``result``
+        scored (the other rows: none), once the rows to explain are known from the grades. A GBM
+        champion explains them from the feature matrix ``result`` kept (``keep_matrix``), without
+        taking the rows out of ``data`` or scoring them again. Returns (index, value, names)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        n = len(result.pd)
+        if self.spec.champion == "gbm" and self.gbm is not None:
+            names = self.gbm.feature_names
+            if not len(rows):
+                return np.full((n, reasons), -1, dtype=np.int16), np.zeros((n, reasons)), names
+            x = result.gbm_matrix if result.gbm_matrix is not None else self.gbm.matrix(_take(data, rows))
+            part = self.gbm.contributions(np.ascontiguousarray(x[rows] if result.gbm_matrix is not None else x),
+                                          threads=threads)  # fmt: skip
+            return (*_spread(*self.gbm.reasons(part, reasons), rows, n), names)
+        names = self.scorecard.feature_names
+        if not len(rows):
+            return np.full((n, reasons), -1, dtype=np.int16), np.zeros((n, reasons)), names
+        part = self.scorecard.score(_take(data, rows), reasons=reasons, points=False, threads=threads)
+        return (*_spread(part.reason_index, part.reason_value, rows, n), names)
 
 
 def _take(data: Tabular, rows: np.ndarray) -> Tabular:
