@@ -62,7 +62,9 @@ def test_training_reports_each_step_and_stays_quiet(store):
     assert (root / "mlflow.db").exists()
     # Off a terminal: one line per step and no bars; --quiet: no step lines at all.
     lines = [ln for ln in first.stdout.splitlines() if ln.startswith("[")]
-    assert len(lines) == 12 and [ln.split("] ")[1].split(" (+")[0] for ln in lines] == list(PIPELINE_STEPS)
+    names = [ln.split("] ")[1].split(" (+")[0].removesuffix(" — skipped") for ln in lines]
+    assert len(lines) == 13 and names == list(PIPELINE_STEPS)
+    assert "[ 8/13] cross-validation — skipped" in first.stdout  # enough rows: no cross-validation
     steps_part = first.stdout.split("Out-of-time test")[0]
     assert steps_part.strip().splitlines() == lines  # nothing else: no bars, no extra lines
     assert "\r" not in first.stdout and "\x1b" not in first.stdout

@@ -1,7 +1,8 @@
 """Progress of a training run: one line per step, live bars on a terminal for the long ones.
 
 :class:`TrainingProgress` is what the command line opens around a training run. Each step
-(``progress.step("gbm")``) prints one line, ``[ 6/12] gbm (+17.6 s)``; on a terminal a live
+(``progress.step("gbm")``) prints one line, ``[ 6/13] gbm (+17.6 s)`` (an optional step a run leaves out
+is announced as skipped, so the count holds); on a terminal a live
 display also shows the step's elapsed time and, for the steps that loop, a bar: binning per
 feature, GBM boosting rounds with the validation metric, bootstrap resamples. Off a terminal
 (logs, CI, pipes) nothing but the step lines is printed; with ``quiet`` not even those.
@@ -64,10 +65,13 @@ class TrainingProgress:
     on when the console is a terminal); ``quiet`` prints nothing at all.
     """
 
-    def __init__(self, steps: Sequence[str], *, console=None, quiet: bool = False, live: bool | None = None) -> None:
+    def __init__(self, steps: Sequence[str], *, console=None, quiet: bool = False, live: bool | None = None,
+                 optional: Sequence[str] = ()) -> None:  # fmt: skip
         from rich.console import Console
 
         self.steps = list(steps)
+        self.optional = set(optional)  # steps a run may leave out: announced as skipped when passed
+        self._last = -1  # index of the last step announced
         self.console = console or Console(highlight=False, emoji=False)
         self.quiet = quiet
         self.live = (not quiet) and (self.console.is_terminal if live is None else live)
@@ -100,8 +104,13 @@ class TrainingProgress:
         if self.quiet:
             return
         n = self.steps.index(name) + 1 if name in self.steps else 0
-        line = f"[{n:>2}/{len(self.steps)}] {name} [dim](+{time.perf_counter() - self.t0:.1f} s)[/dim]"
-        self.console.print(line)
+        elapsed = f"[dim](+{time.perf_counter() - self.t0:.1f} s)[/dim]"
+        if n:  # optional steps this run passed without announcing: skipped (the count stays true)
+            for i in range(self._last + 1, n - 1):
+                if self.steps[i] in self.optional:
+                    self.console.print(f"[{i + 1:>2}/{len(self.steps)}] {self.steps[i]} — skipped {elapsed}")
+            self._last = n - 1
+        self.console.print(f"[{n:>2}/{len(self.steps)}] {name} {elapsed}")
         if self.bar is not None:
             if self._step_task is not None:
                 self.bar.remove_task(self._step_task)

@@ -22,7 +22,7 @@ def demo(
 ) -> None:
     """The main job on built-in defaults: synthesise, train and track, rescore, explain, validate, monitor, plan, publish."""
     from credit_grading.demo import STEPS, run_demo
-    from credit_grading.pipeline import PIPELINE_STEPS
+    from credit_grading.pipeline import CV_STEP, PIPELINE_STEPS
     from credit_grading.progress import TrainingProgress
 
     t0 = time.perf_counter()
@@ -31,7 +31,9 @@ def demo(
         out.print(f"[bold]{i}/{STEPS}[/bold] {esc(text)} [dim](+{time.perf_counter() - t0:.1f} s)[/dim]")
 
     steps = list(PIPELINE_STEPS)
-    with TrainingProgress(steps, console=out) as progress:  # step lines, and live bars on a terminal
+    with TrainingProgress(
+        steps, console=out, optional=(CV_STEP,)
+    ) as progress:  # step lines, and live bars on a terminal
         res = run_demo(rows, out_dir, seed, stage=stage, on_trained=_print_training, training_progress=progress.step)
     summary, mig, mon = res.summary, res.migration, res.monitoring
     as_of = res.registries[-1].stem.removeprefix("registry_")

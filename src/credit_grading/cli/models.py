@@ -62,15 +62,9 @@ def train(
         raise CreditGradingError("--promote-if-better needs the run tracked in MLflow: drop --no-track")
     steps = [s for s in PIPELINE_STEPS if not (no_track and s == "tracking")]
     t0 = time.perf_counter()
-    with TrainingProgress(steps, console=out, quiet=quiet) as progress:
-
-        def step(name: str) -> None:
-            if name == CV_STEP and name not in progress.steps:  # small data: one step more, from here on
-                progress.steps.insert(progress.steps.index("grades"), name)
-            progress.step(name)
-
+    with TrainingProgress(steps, console=out, quiet=quiet, optional=(CV_STEP,)) as progress:
         res = train_pipeline(cfg, data, out_dir, policy=load_policy(policy), track=not no_track, verbose=verbose,
-                             overwrite=overwrite, progress=step)  # fmt: skip
+                             overwrite=overwrite, progress=progress.step)  # fmt: skip
     split = res.training.splits
     ev = res.training.evaluation
     title = (
