@@ -8,6 +8,7 @@ Memory: the keys as Arrow strings plus a few bytes per entity, no Python object 
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -65,25 +66,58 @@ class PreviousGrades:
         if missing:
             raise DataError(f"the previous grading {path} has no column(s) {missing}")
         self.path = path
-        ids = pc.cast(table.column(id_column), pa.string()).combine_chunks()
-        # Keep the first row of each key.
-        h = key_hash(ids)
-        order = np.argsort(h, kind="stable")
-        hs = h[order]
-        first = np.ones(len(hs), dtype=bool)
-        first[1:] = hs[1:] != hs[:-1]
-        self._hash = hs[first]
-        self._pos = order[first]
-        self.ids = ids
-        self.grade = _labels(table.column("grade"))
-        self.tier = _labels(table.column("tier"))
-        mg = table.column("model_grade") if "model_grade" in table.column_names else table.column("grade")
-        self.model_grade = _labels(mg)
-        self.rows = len(ids)
-        self.matched = np.zeros(len(ids), dtype=bool)
+        self.ids = pc.cast(table.column(id_column), pa.string()).combine_chunks()
+        self.rows = len(self.ids)
+        self.matched = np.zeros(self.rows, dtype=bool)
+        # The index (keys hashed and sorted, labels encoded: seconds for millions of rows) is built
+        # in a second thread while the job starts reading; the first lookup waits for it.
+        self._index_error: BaseException | None = None
+        self._indexer: threading.Thread | None = threading.Thread(
+            target=self._index, args=(table,), name="previous-index", daemon=True
+        )
+        self._indexer.start()
+
+    def _index(self, table: pa.Table) -> None:
+        try:
+            h = key_hash(self.ids)
+            order = np.argsort(h, kind="stable")
+            hs = h[order]
+            first = np.ones(len(hs), dtype=bool)
+            first[1:] = hs[1:] != hs[:-1]  # the first row of each key
+            self._hash = hs[first]
+            self._pos = order[first]
+            self._grade = _labels(table.column("grade"))
+            self._tier = _labels(table.column("tier"))
+            mg = table.column("model_grade") if "model_grade" in table.column_names else table.column("grade")
+            self._model_grade = _labels(mg)
+        except BaseException as exc:  # raised where the index is first needed
+            self._index_error = exc
+
+    def _ready(self) -> None:
+        if self._indexer is not None:
+            self._indexer.join()
+            self._indexer = None
+        if self._index_error is not None:
+            raise self._index_error
+
+    @property
+    def grade(self) -> tuple[list[str], np.ndarray]:
+        self._ready()
+        return self._grade
+
+    @property
+    def tier(self) -> tuple[list[str], np.ndarray]:
+        self._ready()
+        return self._tier
+
+    @property
+    def model_grade(self) -> tuple[list[str], np.ndarray]:
+        self._ready()
+        return self._model_grade
 
     def lookup(self, ids: pa.Array) -> np.ndarray:
         """Row of each id in the previous grading, -1 where the entity is new."""
+        self._ready()
         ids = pc.cast(ids, pa.string())
         if isinstance(ids, pa.ChunkedArray):
             ids = ids.combine_chunks()
