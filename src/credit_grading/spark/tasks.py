@@ -62,6 +62,10 @@ def _grader(job: dict):
         if options.previous_path is not None:
             previous = PreviousGrades(options.previous_path, job["id_column"])
         g = ChunkGrader(bundle, options, previous, job["source"])
+        from pyspark import TaskContext
+
+        ctx = TaskContext.get()  # the engine uses the cores Spark gave the task (spark.task.cpus)
+        g.threads = max(1, ctx.cpus()) if ctx is not None else None
         _WORKER.clear()
         _WORKER[job["key"]] = g
     return g
