@@ -127,7 +127,8 @@ class ChunkGrader:
         # are computed for those rows only, from the feature matrix the scoring kept.
         plain = isinstance(compiled, CompiledModel)
         card_reasons = plain and opts.reasons and not explain_all and compiled.spec.champion == "scorecard"
-        extra = {"keep_matrix": True} if plain and opts.reasons and not explain_all else {}
+        gbm_reasons = plain and opts.reasons and not explain_all and compiled.spec.champion == "gbm"
+        extra = {"keep_matrix": True} if gbm_reasons else {}  # (sector models keep none)
         scores = compiled.score(data, reasons=opts.reasons if explain_all or card_reasons else 0,
                                 challenger=opts.challenger, threads=self.threads, **extra)  # fmt: skip
         prev_names = None

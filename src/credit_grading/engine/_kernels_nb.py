@@ -137,14 +137,12 @@ def encode_text(
     bitmap,
     bit0,
     codes,
-    row0,
     state_table,
     state_head,
     state_tail,
     state_s,
     state_n,
     lv_bytes,
-    first,
     used,
 ):  # pragma: no cover - compiled
     # Dictionary-encode one chunk of Arrow strings, its levels shared with the chunks before
@@ -152,9 +150,8 @@ def encode_text(
     # order of first appearance, -1 for a null (bit bit0 + i of the validity bitmap clear; no
     # bitmap: no nulls). String i is bytes offsets[i] .. offsets[i + 1] of ``data``, which is
     # readable eight bytes past the last string. The levels found so far are kept in the
-    # state arrays: their first and last eight bytes, length, bytes (copied into lv_bytes,
-    # padded) and first row (row0 + i); used[0] counts them, used[1] the bytes of lv_bytes
-    # taken. Returns False when the levels overflow lv_head or lv_bytes (the caller then
+    # state arrays: their first and last eight bytes, length and bytes (copied into lv_bytes,
+    # padded); used[0] counts them, used[1] the bytes of lv_bytes taken. Returns False when the levels overflow lv_head or lv_bytes (the caller then
     # encodes another way).
     # Made for the few levels of a categorical column: a row's first and last eight bytes
     # and its length pick an entry of a direct-mapped table, and are compared with that
@@ -206,7 +203,6 @@ def encode_text(
             for b in range(m):
                 lv_bytes[used[1] + b] = data[s + b]
             used[1] += m
-            first[c] = row0 + i
             n_levels += 1
             if table[k] < 0:
                 table[k] = c

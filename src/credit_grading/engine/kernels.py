@@ -79,7 +79,6 @@ def encode_text(array) -> tuple[np.ndarray, list[str]] | None:
     lv_s = np.empty(MAX_TEXT_LEVELS, dtype=np.int64)
     lv_n = np.empty(MAX_TEXT_LEVELS, dtype=np.int64)
     lv_bytes = np.zeros(1 << 16, dtype=np.uint8)
-    first = np.empty(MAX_TEXT_LEVELS, dtype=np.int64)
     used = np.zeros(2, dtype=np.int64)
     kernel, row0 = kernels.encode_text, 0
     for chunk in chunks:
@@ -102,8 +101,8 @@ def encode_text(array) -> tuple[np.ndarray, list[str]] | None:
             bitmap, bit0 = np.frombuffer(bufs[0], dtype=np.uint8), chunk.offset
         else:
             bitmap, bit0 = np.zeros(0, dtype=np.uint8), 0
-        ok = kernel(offsets, data, bitmap, bit0, codes[row0 : row0 + rows], row0, table,
-                    lv_head, lv_tail, lv_s, lv_n, lv_bytes, first, used)  # fmt: skip
+        ok = kernel(offsets, data, bitmap, bit0, codes[row0 : row0 + rows], table,
+                    lv_head, lv_tail, lv_s, lv_n, lv_bytes, used)  # fmt: skip
         if not ok:
             return None
         row0 += rows

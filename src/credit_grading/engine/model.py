@@ -92,9 +92,8 @@ class CompiledModel:
                 pd_sc = spec.calibration["scorecard"].apply(score)
             if spec.champion == "scorecard" and reasons:
                 if subset is not None:
-                    part = self.scorecard.score(_take(data, subset), reasons=reasons, points=False, threads=threads)
-                    r_idx, r_val = _spread(part.reason_index, part.reason_value, subset, n_rows)
-                    names = part.feature_names
+                    r_idx, r_val = self._card_reasons(data, subset, n_rows, reasons, threads)
+                    names = self.scorecard.feature_names
                 else:
                     r_idx, r_val, names = res.reason_index, res.reason_value, res.feature_names
                 labels = tuple((f.name_zh or f.name, f.name_en or f.name) for f in spec.scorecard.features)
@@ -110,8 +109,7 @@ class CompiledModel:
                 pd_gbm = spec.calibration["gbm"].apply(margin)
             if spec.champion == "gbm" and reasons:
                 if subset is not None:
-                    part = self.gbm.contributions(np.ascontiguousarray(x[subset]), threads=threads)
-                    r_idx, r_val = _spread(*self.gbm.reasons(part, reasons), subset, n_rows)
+                    r_idx, r_val = self._gbm_reasons(x[subset], subset, n_rows, reasons, threads)
                 else:
                     if contrib is None:
                         contrib = self.gbm.contributions(x, threads=threads)
@@ -132,18 +130,24 @@ class CompiledModel:
         rows = np.asarray(rows, dtype=np.int64)
         n = len(result.pd)
         if self.spec.champion == "gbm" and self.gbm is not None:
-            names = self.gbm.feature_names
-            if not len(rows):
-                return np.full((n, reasons), -1, dtype=np.int16), np.zeros((n, reasons)), names
-            x = result.gbm_matrix if result.gbm_matrix is not None else self.gbm.matrix(_take(data, rows))
-            part = self.gbm.contributions(np.ascontiguousarray(x[rows] if result.gbm_matrix is not None else x),
-                                          threads=threads)  # fmt: skip
-            return (*_spread(*self.gbm.reasons(part, reasons), rows, n), names)
-        names = self.scorecard.feature_names
+            kept = result.gbm_matrix
+            x = kept[rows] if kept is not None else self.gbm.matrix(_take(data, rows))
+            return (*self._gbm_reasons(x, rows, n, reasons, threads), self.gbm.feature_names)
+        return (*self._card_reasons(data, rows, n, reasons, threads), self.scorecard.feature_names)
+
+    def _gbm_reasons(self, x_rows: np.ndarray, rows: np.ndarray, n: int, reasons: int, threads: int | None):
+        """Reasons of ``rows`` (their feature matrix ``x_rows``) among ``n`` rows: SHAP values of those rows only."""
         if not len(rows):
-            return np.full((n, reasons), -1, dtype=np.int16), np.zeros((n, reasons)), names
+            return np.full((n, reasons), -1, dtype=np.int16), np.zeros((n, reasons))
+        part = self.gbm.contributions(np.ascontiguousarray(x_rows), threads=threads)
+        return _spread(*self.gbm.reasons(part, reasons), rows, n)
+
+    def _card_reasons(self, data: Tabular, rows: np.ndarray, n: int, reasons: int, threads: int | None):
+        """Reasons of ``rows`` of ``data`` among ``n`` rows, by the scorecard."""
+        if not len(rows):
+            return np.full((n, reasons), -1, dtype=np.int16), np.zeros((n, reasons))
         part = self.scorecard.score(_take(data, rows), reasons=reasons, points=False, threads=threads)
-        return (*_spread(part.reason_index, part.reason_value, rows, n), names)
+        return _spread(part.reason_index, part.reason_value, rows, n)
 
 
 def _take(data: Tabular, rows: np.ndarray) -> Tabular:
